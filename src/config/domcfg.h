@@ -1,0 +1,111 @@
+/* domcfg.h - a VM's configuration: the meaning of xl.cfg keys.
+ *
+ * domcfg_from_xlcfg() turns a parsed file into a struct domcfg, checking
+ * every known key's type and range and the disk and vif specs; unknown keys
+ * become warnings, never silent mis-reads. The daemon keeps and ships a VM's
+ * config as JSON (domcfg_to_json / domcfg_from_json round-trip exactly).
+ */
+#ifndef DOMUS_DOMCFG_H
+#define DOMUS_DOMCFG_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config/xlcfg.h"
+
+enum dom_type { DOM_TYPE_PV, DOM_TYPE_PVH, DOM_TYPE_HVM };
+
+/* on_poweroff / on_reboot / on_crash (xl.cfg(5) names). */
+enum dom_action {
+	DOM_ACTION_DESTROY,
+	DOM_ACTION_RESTART,
+	DOM_ACTION_RENAME_RESTART,
+	DOM_ACTION_PRESERVE,
+	DOM_ACTION_COREDUMP_DESTROY,
+	DOM_ACTION_COREDUMP_RESTART,
+	DOM_ACTION_SOFT_RESET,
+};
+
+enum disk_format { DISK_FORMAT_RAW, DISK_FORMAT_QCOW2, DISK_FORMAT_QCOW, DISK_FORMAT_VHD,
+		   DISK_FORMAT_QED, DISK_FORMAT_EMPTY };
+
+/* One `disk = [...]` entry (xl-disk-configuration). */
+struct disk_spec {
+	char *target;        /* path as written after prefixes are stripped; NULL for empty cdrom */
+	char *vdev;          /* guest name without "/dev/": "xvda2", "hda", "sda" */
+	enum disk_format format;
+	bool readonly;       /* access r/ro */
+	bool cdrom;          /* devtype=cdrom or vdev ":cdrom" suffix */
+	char *backendtype;   /* "phy", "qdisk", "tap" or NULL */
+	char *script;        /* script= or NULL */
+	bool phy;            /* legacy "phy:" prefix (target is a device or LV path) */
+};
+
+/* One `vif = [...]` entry (xl-network-configuration). */
+struct vif_spec {
+	char *mac;           /* "00:16:3e:xx:xx:xx" lowercase, or NULL = generate */
+	char *bridge;        /* bridge name or NULL */
+	char *ip;            /* space-separated addresses as written, or NULL */
+	char *vifname;       /* host-side name or NULL */
+	char *model;         /* "virtio" default for pv/pvh, "rtl8139" for hvm, or as given */
+	char *rate;          /* as written ("10MB/s@20ms"), or NULL */
+	char *script;
+	char *type;          /* "vif" or "ioemu", or NULL */
+	char *gatewaydev;
+};
+
+struct domcfg {
+	char *name;
+	char *uuid;              /* canonical lowercase, or NULL (daemon generates) */
+	enum dom_type type;
+	uint64_t memory_mb;      /* default 128 */
+	uint64_t maxmem_mb;      /* default = memory */
+	unsigned vcpus;          /* default 1 */
+	unsigned maxvcpus;       /* default = vcpus */
+	char *kernel, *ramdisk;
+	char *cmdline;           /* `cmdline` if given, else NULL */
+	char *root;              /* `root` (becomes root=... on the kernel line) */
+	char *extra;             /* `extra` */
+	char *bootloader;        /* accepted and reported as unsupported if set */
+	struct disk_spec *disks;
+	size_t n_disks;
+	struct vif_spec *vifs;
+	size_t n_vifs;
+	enum dom_action on_poweroff;  /* default destroy */
+	enum dom_action on_reboot;    /* default restart */
+	enum dom_action on_crash;     /* default destroy */
+	char *serial;            /* "pty" etc., or NULL */
+	unsigned cpu_weight;     /* default 256 */
+	unsigned cap;            /* percent, 0 = none */
+	char *boot;              /* HVM boot order, e.g. "c", "dc"; default "c" */
+	bool vnc;
+	char *vnclisten;         /* NULL = 127.0.0.1 */
+	unsigned vncdisplay;
+	char **warnings;         /* NULL-terminated list of messages (unknown keys...) */
+	json_t *raw;             /* every setting as parsed (for `list -l`), owned */
+};
+
+/* Build a domcfg from a parsed file. Returns 0, or -EINVAL with a message
+ * naming the key (and file:line:col) in ERR. */
+int domcfg_from_xlcfg(const struct xlcfg *cfg, struct domcfg **ret, struct xlcfg_error *err);
+
+/* Parse one disk spec string. Returns 0 or -EINVAL with ERRBUF filled. */
+int disk_spec_parse(const char *spec, struct disk_spec *ret, char *errbuf, size_t errsize);
+void disk_spec_release(struct disk_spec *d);
+
+/* Parse one vif spec string. Returns 0 or -EINVAL with ERRBUF filled. */
+int vif_spec_parse(const char *spec, struct vif_spec *ret, char *errbuf, size_t errsize);
+void vif_spec_release(struct vif_spec *v);
+
+json_t *domcfg_to_json(const struct domcfg *c);
+int domcfg_from_json(json_t *j, struct domcfg **ret);
+
+const char *dom_type_name(enum dom_type t);           /* "pv", "pvh", "hvm" */
+const char *dom_action_name(enum dom_action a);       /* "destroy", "rename-restart"... */
+const char *disk_format_name(enum disk_format f);     /* "raw", "qcow2"... */
+
+void domcfg_free(struct domcfg *c);
+
+#endif

@@ -1,0 +1,371 @@
+/* api.c - the management API: one JSON request per line, dispatched by the
+ * method table in api-methods.def. */
+#include "daemon/console.h"
+#include "daemon/daemon.h"
+#include "daemon/domain.h"
+#include "common/cleanup.h"
+#include "common/jsonrpc.h"
+#include "common/log.h"
+#include "common/util.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+/* A handler returns a reply (result or error). It may take over the
+ * connection (console): then it sets *TOOK_FD and has sent its own reply. */
+typedef json_t *(*api_handler)(json_t *params, int fd, bool *took_fd);
+
+#define METHOD(name, fn, params, result, summary) static json_t *fn(json_t *params, int fd, bool *took_fd);
+#include "daemon/api-methods.def"
+#undef METHOD
+
+static const struct {
+	const char *name;
+	api_handler fn;
+} methods[] = {
+#define METHOD(name, fn, params, result, summary) { name, fn },
+#include "daemon/api-methods.def"
+#undef METHOD
+};
+
+#define ERRBUF_SIZE 1024
+
+static json_t *errno_reply(int r, const char *msg)
+{
+	return json_error_reply(r, "%s", msg && *msg ? msg : strerror(-r));
+}
+
+/* Resolve params.domain; on failure *RET_ERR is the reply. */
+static struct domain *param_domain(json_t *params, json_t **ret_err)
+{
+	const char *name = json_string_value(json_object_get(params, "domain"));
+	struct domain *d;
+
+	if (!name) {
+		*ret_err = json_error_reply(-EINVAL, "missing parameter 'domain'");
+		return NULL;
+	}
+	d = domain_lookup(name);
+	if (!d)
+		*ret_err = json_error_reply(-ENOENT, "domain '%s' does not exist", name);
+	return d;
+}
+
+static json_t *api_ping(json_t *params, int fd, bool *took_fd)
+{
+	return json_result_reply(json_pack("{s:s,s:i}", "version", DOMUS_VERSION, "pid", (int)getpid()));
+}
+
+static json_t *api_create(json_t *params, int fd, bool *took_fd)
+{
+	const char *text = json_string_value(json_object_get(params, "config_text"));
+	const char *path = json_string_value(json_object_get(params, "config_path"));
+	json_t *ov = json_object_get(params, "overrides");
+	_cleanup_free_ const char **overrides = NULL;
+	char errbuf[ERRBUF_SIZE] = "";
+	struct domain_create_args a = { 0 };
+	struct domain *d = NULL;
+	json_t *warnings = NULL, *reply;
+	size_t i;
+	int r;
+
+	if (!text || !path)
+		return json_error_reply(-EINVAL, "missing parameter 'config_text' or 'config_path'");
+	overrides = calloc(json_array_size(ov) + 1, sizeof(char *));
+	if (!overrides)
+		return errno_reply(-ENOMEM, NULL);
+	for (i = 0; i < json_array_size(ov); i++) {
+		overrides[i] = json_string_value(json_array_get(ov, i));
+		if (!overrides[i])
+			return json_error_reply(-EINVAL, "overrides must be strings");
+	}
+	a.config_text = text;
+	a.config_len = json_string_length(json_object_get(params, "config_text"));
+	a.config_path = path;
+	a.overrides = overrides;
+	a.paused = json_is_true(json_object_get(params, "paused"));
+	r = domain_create(&a, &d, &warnings, errbuf, sizeof(errbuf));
+	if (r < 0) {
+		log_err("create from '%s' refused: %s", path, errbuf);
+		return errno_reply(r, errbuf);
+	}
+	reply = json_result_reply(json_pack("{s:i,s:s,s:o}", "domid", d->domid, "name", d->name,
+					    "warnings", warnings));
+	domain_unref(d);
+	return reply;
+}
+
+static json_t *domain_row(struct domain *d)
+{
+	char letters[7];
+	json_t *row;
+
+	domain_state_letters(d, letters);
+	row = domain_to_json(d);
+	json_object_set_new(row, "mem_mb", json_integer((json_int_t)d->cfg->memory_mb));
+	json_object_set_new(row, "maxmem_mb", json_integer((json_int_t)d->cfg->maxmem_mb));
+	json_object_set_new(row, "vcpus", json_integer(d->cfg->vcpus));
+	json_object_set_new(row, "state_letters", json_string(letters));
+	json_object_set_new(row, "cpu_time", json_real(domain_cpu_seconds(d)));
+	json_object_set_new(row, "generation", json_integer(d->generation));
+	return row;
+}
+
+static json_t *api_list(json_t *params, int fd, bool *took_fd)
+{
+	struct domain **v;
+	size_t n = domain_list(&v);
+	json_t *doms = json_array();
+	json_t *host;
+
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(doms, domain_row(v[i]));
+	domain_list_free(v, n);
+	host = json_pack("{s:s,s:i,s:I,s:i,s:s,s:f}", "name", "Domain-0", "domid", 0, "mem_mb",
+			 (json_int_t)host_mem_total_mb(), "vcpus", host_cpus(), "state_letters",
+			 "r-----", "cpu_time", host_cpu_seconds());
+	return json_result_reply(json_pack("{s:o,s:o}", "host", host, "domains", doms));
+}
+
+static json_t *api_destroy(json_t *params, int fd, bool *took_fd)
+{
+	json_t *err = NULL;
+	struct domain *d = param_domain(params, &err);
+	char errbuf[ERRBUF_SIZE] = "";
+	int r;
+
+	if (!d)
+		return err;
+	r = domain_destroy(d, errbuf, sizeof(errbuf));
+	domain_unref(d);
+	return r < 0 ? errno_reply(r, errbuf) : json_result_reply(NULL);
+}
+
+static json_t *generation_reply(struct domain *d, unsigned gen, int r, const char *errbuf)
+{
+	domain_unref(d);
+	if (r < 0)
+		return errno_reply(r, errbuf);
+	return json_result_reply(json_pack("{s:i}", "generation", gen));
+}
+
+static json_t *api_shutdown(json_t *params, int fd, bool *took_fd)
+{
+	json_t *err = NULL;
+	struct domain *d = param_domain(params, &err);
+	char errbuf[ERRBUF_SIZE] = "";
+	unsigned gen;
+
+	if (!d)
+		return err;
+	gen = d->generation;
+	return generation_reply(d, gen, domain_shutdown(d, errbuf, sizeof(errbuf)), errbuf);
+}
+
+static json_t *api_reboot(json_t *params, int fd, bool *took_fd)
+{
+	json_t *err = NULL;
+	struct domain *d = param_domain(params, &err);
+	char errbuf[ERRBUF_SIZE] = "";
+	bool force = json_is_true(json_object_get(params, "force"));
+	unsigned gen;
+
+	if (!d)
+		return err;
+	gen = d->generation;
+	return generation_reply(d, gen, domain_reboot(d, force, errbuf, sizeof(errbuf)), errbuf);
+}
+
+static json_t *pause_common(json_t *params, bool pause)
+{
+	json_t *err = NULL;
+	struct domain *d = param_domain(params, &err);
+	char errbuf[ERRBUF_SIZE] = "";
+	int r;
+
+	if (!d)
+		return err;
+	r = domain_pause(d, pause, errbuf, sizeof(errbuf));
+	domain_unref(d);
+	return r < 0 ? errno_reply(r, errbuf) : json_result_reply(NULL);
+}
+
+static json_t *api_pause(json_t *params, int fd, bool *took_fd) { return pause_common(params, true); }
+static json_t *api_unpause(json_t *params, int fd, bool *took_fd) { return pause_common(params, false); }
+
+static json_t *api_rename(json_t *params, int fd, bool *took_fd)
+{
+	json_t *err = NULL;
+	struct domain *d = param_domain(params, &err);
+	const char *new_name = json_string_value(json_object_get(params, "new_name"));
+	char errbuf[ERRBUF_SIZE] = "";
+	int r;
+
+	if (!d)
+		return err;
+	if (!new_name) {
+		domain_unref(d);
+		return json_error_reply(-EINVAL, "missing parameter 'new_name'");
+	}
+	r = domain_rename(d, new_name, errbuf, sizeof(errbuf));
+	domain_unref(d);
+	return r < 0 ? errno_reply(r, errbuf) : json_result_reply(NULL);
+}
+
+static json_t *api_wait(json_t *params, int fd, bool *took_fd)
+{
+	json_t *err = NULL;
+	struct domain *d = param_domain(params, &err);
+	json_t *t = json_object_get(params, "timeout_ms");
+	unsigned gen = (unsigned)json_integer_value(json_object_get(params, "generation"));
+	json_t *reply;
+	int r;
+
+	if (!d) /* already gone */
+		return json_result_reply(json_pack("{s:b}", "gone", 1));
+	r = domain_wait_change(d, gen, t ? (int)json_integer_value(t) : -1);
+	reply = r < 0 ? errno_reply(r, "timed out waiting for the domain")
+		      : json_result_reply(json_pack("{s:b,s:i}", "gone", d->gone, "generation",
+						    d->generation));
+	domain_unref(d);
+	return reply;
+}
+
+static json_t *api_console(json_t *params, int fd, bool *took_fd)
+{
+	json_t *err = NULL;
+	struct domain *d = param_domain(params, &err);
+	const char *type = json_string_value(json_object_get(params, "type"));
+	struct console_mux *m;
+	json_t *ok;
+	int cfd, r;
+
+	if (!d)
+		return err;
+	if (!type)
+		type = "serial";
+	m = streq(type, "pv") ? d->pvcon : streq(type, "serial") ? d->serial : NULL;
+	if (!m) {
+		domain_unref(d);
+		return json_error_reply(-EINVAL, "domain %s has no %s console", d->name, type);
+	}
+	ok = json_result_reply(NULL);
+	r = json_send(fd, ok);
+	json_decref(ok);
+	cfd = r == 0 ? dup(fd) : -1;
+	if (cfd >= 0 && console_mux_attach(m, cfd) < 0)
+		close(cfd);
+	domain_unref(d);
+	*took_fd = true;
+	return NULL;
+}
+
+static json_t *api_info(json_t *params, int fd, bool *took_fd)
+{
+	struct utsname u;
+	uname(&u);
+	return json_result_reply(json_pack(
+		"{s:s,s:s,s:s,s:s,s:i,s:I,s:I,s:s,s:s,s:s,s:f}", "host", u.nodename, "release",
+		u.release, "version", u.version, "machine", u.machine, "nr_cpus", host_cpus(),
+		"total_memory", (json_int_t)host_mem_total_mb(), "free_memory",
+		(json_int_t)host_mem_free_mb(), "accel",
+		daemon_state.conf.accel == ACCEL_KVM ? "kvm" : "tcg", "accel_setting",
+		daemon_state.conf.accel_setting, "domus_version", DOMUS_VERSION, "daemon_start_time",
+		daemon_state.start_time));
+}
+
+static json_t *api_dmesg(json_t *params, int fd, bool *took_fd)
+{
+	_cleanup_free_ char *text = NULL;
+	size_t len;
+	int r = read_file(daemon_state.paths.daemon_log, 64u << 20, &text, &len);
+	json_t *reply;
+
+	if (r < 0)
+		return errno_reply(r, "cannot read the daemon log");
+	reply = json_result_reply(json_pack("{s:s%}", "text", text, len));
+	if (json_is_true(json_object_get(params, "clear")) &&
+	    truncate(daemon_state.paths.daemon_log, 0) < 0)
+		log_warn("cannot clear %s: %s", daemon_state.paths.daemon_log, strerror(errno));
+	return reply;
+}
+
+static json_t *api_daemon_stop(json_t *params, int fd, bool *took_fd)
+{
+	if (json_is_true(json_object_get(params, "destroy_all"))) {
+		struct domain **v;
+		size_t n = domain_list(&v);
+		char errbuf[ERRBUF_SIZE];
+		for (size_t i = 0; i < n; i++)
+			domain_destroy(v[i], errbuf, sizeof(errbuf));
+		domain_list_free(v, n);
+	}
+	log_info("daemon stopping on request");
+	pthread_mutex_lock(&daemon_state.lock);
+	daemon_state.stopping = true;
+	pthread_mutex_unlock(&daemon_state.lock);
+	kill(getpid(), SIGTERM);
+	return json_result_reply(NULL);
+}
+
+void api_serve_client(int fd)
+{
+	struct line_reader lr;
+
+	line_reader_init(&lr, fd);
+	for (;;) {
+		json_t *req = NULL, *reply = NULL;
+		const char *method;
+		bool took_fd = false;
+		int r = json_recv(&lr, &req, -1);
+
+		if (r == -EBADMSG) {
+			reply = json_error_reply(-EBADMSG, "request is not a JSON object");
+			json_send(fd, reply);
+			json_decref(reply);
+			continue;
+		}
+		if (r < 0)
+			break;
+		method = json_string_value(json_object_get(req, "method"));
+		for (size_t i = 0; method && i < ARRAY_SIZE(methods); i++)
+			if (streq(methods[i].name, method)) {
+				json_t *params = json_object_get(req, "params");
+				json_t *empty = json_object();
+				reply = methods[i].fn(json_is_object(params) ? params : empty, fd, &took_fd);
+				json_decref(empty);
+				break;
+			}
+		if (!reply && !took_fd)
+			reply = json_error_reply(-ENOSYS, "unknown method '%s'", method ? method : "");
+		json_decref(req);
+		if (took_fd)
+			break;
+		r = json_send(fd, reply);
+		json_decref(reply);
+		if (r < 0)
+			break;
+	}
+	line_reader_release(&lr);
+	close(fd);
+}
+
+void api_describe(FILE *out)
+{
+	json_t *all = json_array();
+	char *s;
+#define METHOD(name, fn, params, result, summary) \
+	json_array_append_new(all, json_pack("{s:s,s:s,s:s,s:s}", "method", name, "params", params, "result", result, "summary", summary));
+#include "daemon/api-methods.def"
+#undef METHOD
+	s = json_dumps(all, JSON_INDENT(2));
+	fprintf(out, "%s\n", s ? s : "[]");
+	free(s);
+	json_decref(all);
+}

@@ -1,0 +1,61 @@
+/* daemon.h - state shared by the parts of domusd.
+ *
+ * One global struct daemon. The domain list is guarded by `lock`; each
+ * domain has its own lock for its fields (take the list lock first when both
+ * are needed). Domains are reference counted so a client thread can keep
+ * using one while it is being removed from the list.
+ */
+#ifndef DOMUS_DAEMON_H
+#define DOMUS_DAEMON_H
+
+#include <jansson.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "common/paths.h"
+#include "qemu/cmdline.h"
+
+struct domain;
+
+struct daemon_conf {
+	char *accel_setting;   /* "auto", "kvm" or "tcg" (domus.conf `accel`) */
+	enum accel accel;      /* what domains get */
+	char *qemu_binary;     /* domus.conf `qemu` */
+};
+
+struct daemon {
+	struct domus_paths paths;
+	struct daemon_conf conf;
+	char *dom_run_dir;     /* ROOT/run/domus/dom */
+	char *mac_dir;         /* ROOT/var/lib/domus/mac */
+	double start_time;
+
+	pthread_mutex_t lock;  /* guards the list below and next_domid */
+	pthread_cond_t changed;/* broadcast on any domain state change */
+	struct domain **domains;
+	size_t n_domains;
+	bool stopping;
+};
+
+extern struct daemon daemon_state;
+
+/* Load domus.conf (KEY = VALUE, xl.cfg grammar) and pick the accelerator.
+ * Returns 0 or -errno; ERRBUF says what is wrong with the file. */
+int daemon_conf_load(struct daemon *d, char *errbuf, size_t errsize);
+
+/* Host facts for `list` and `info`. */
+uint64_t host_mem_total_mb(void);
+uint64_t host_mem_free_mb(void);
+unsigned host_cpus(void);
+double host_cpu_seconds(void);
+bool host_has_hw_virt(void);
+
+/* Handle one client connection until it closes (takes ownership of FD). */
+void api_serve_client(int fd);
+
+/* Print the API method table as JSON (docs/api.md is made from it). */
+void api_describe(FILE *out);
+
+#endif

@@ -1,0 +1,102 @@
+/* domain.h - a running domain: one QEMU process supervised over QMP.
+ *
+ * A domain's runtime files live in ROOT/run/domus/dom/<domid>/: QEMU's
+ * sockets, qemu.pid, qemu.log (its stderr), qmp.log (QMP traffic) and
+ * state.json (what the daemon needs to re-attach after a restart).
+ */
+#ifndef DOMUS_DOMAIN_H
+#define DOMUS_DOMAIN_H
+
+#include <jansson.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "config/domcfg.h"
+
+struct qmp;
+struct console_mux;
+
+/* What the guest did last, for list's state letters and on_* actions. */
+enum dom_run_state {
+	DOM_RUNNING,
+	DOM_PAUSED,
+	DOM_SHUTDOWN,   /* powered off or rebooted, action pending or preserved */
+	DOM_CRASHED,    /* panicked, action pending or preserved */
+	DOM_DYING,      /* being destroyed */
+};
+
+struct domain {
+	int refs;                 /* guarded by daemon_state.lock */
+	pthread_mutex_t lock;     /* guards the fields below */
+	int domid;
+	char *name;
+	char *uuid;
+	struct domcfg *cfg;
+	json_t *cfg_json;         /* domcfg_to_json(cfg) */
+	char *run_dir;
+	pid_t pid;
+	unsigned long long pid_start; /* /proc/pid/stat starttime, against pid reuse */
+	double start_time;        /* wall clock of the last (re)start */
+	enum dom_run_state state;
+	bool user_paused;
+	unsigned generation;      /* bumped each time a shutdown/reboot/crash is handled */
+	bool gone;                /* QEMU exited and the domain left the list */
+	struct qmp *qmp;
+	struct console_mux *serial, *pvcon;
+
+	/* Events from the QMP reader, handled by the supervisor thread. */
+	pthread_t supervisor;
+	pthread_cond_t event_cond;
+	char pending_event[32];   /* "shutdown", "reset", "panic", "closed" or "" */
+	char pending_reason[32];
+	bool qmp_closed;
+};
+
+/* Parameters of a create request. */
+struct domain_create_args {
+	const char *config_text;
+	size_t config_len;
+	const char *config_path;  /* for messages */
+	const char *const *overrides; /* NULL-terminated "k=v" strings, or NULL */
+	bool paused;
+};
+
+/* Create and start a domain. On success *RET_DOM is a new reference. On
+ * failure nothing is left behind and ERRBUF holds the one message to show. */
+int domain_create(const struct domain_create_args *a, struct domain **ret_dom,
+		  json_t **ret_warnings, char *errbuf, size_t errsize);
+
+/* Re-attach to the domains a previous daemon left running. */
+void domain_reattach_all(void);
+
+/* Find by name or numeric id; a new reference or NULL. */
+struct domain *domain_lookup(const char *name_or_id);
+void domain_unref(struct domain *d);
+
+/* A snapshot of the list: new references in *RET (free with domain_list_free). */
+size_t domain_list(struct domain ***ret);
+void domain_list_free(struct domain **v, size_t n);
+
+/* Operations; each returns 0 or -errno with ERRBUF filled. */
+int domain_destroy(struct domain *d, char *errbuf, size_t errsize);
+int domain_shutdown(struct domain *d, char *errbuf, size_t errsize);
+int domain_reboot(struct domain *d, bool force, char *errbuf, size_t errsize);
+int domain_pause(struct domain *d, bool pause, char *errbuf, size_t errsize);
+int domain_rename(struct domain *d, const char *new_name, char *errbuf, size_t errsize);
+
+/* Wait until D's generation differs from GEN or D is gone. TIMEOUT_MS < 0:
+ * forever. Returns 0 or -ETIMEDOUT. */
+int domain_wait_change(struct domain *d, unsigned gen, int timeout_ms);
+
+/* xl's six state letters ("r-----", "-b----"...) into BUF[7]. */
+void domain_state_letters(struct domain *d, char buf[7]);
+
+/* CPU seconds the domain's QEMU process has used. */
+double domain_cpu_seconds(struct domain *d);
+
+/* JSON description for `list -l`. */
+json_t *domain_to_json(struct domain *d);
+
+#endif

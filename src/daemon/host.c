@@ -1,0 +1,109 @@
+/* host.c - host facts (memory, CPUs, virtualization) and domus.conf. */
+#include "daemon/daemon.h"
+#include "common/cleanup.h"
+#include "common/util.h"
+#include "config/xlcfg.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static uint64_t meminfo_mb(const char *key)
+{
+	_cleanup_fclose_ FILE *f = fopen("/proc/meminfo", "re");
+	char line[256];
+	size_t klen = strlen(key);
+
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (strncmp(line, key, klen) == 0 && line[klen] == ':')
+			return strtoull(line + klen + 1, NULL, 10) / 1024;
+	return 0;
+}
+
+uint64_t host_mem_total_mb(void) { return meminfo_mb("MemTotal"); }
+uint64_t host_mem_free_mb(void) { return meminfo_mb("MemAvailable"); }
+
+unsigned host_cpus(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	return n > 0 ? (unsigned)n : 1;
+}
+
+double host_cpu_seconds(void)
+{
+	_cleanup_fclose_ FILE *f = fopen("/proc/stat", "re");
+	unsigned long long user = 0, nice = 0, sys = 0;
+
+	if (!f || fscanf(f, "cpu %llu %llu %llu", &user, &nice, &sys) != 3)
+		return 0;
+	return (double)(user + nice + sys) / (double)sysconf(_SC_CLK_TCK);
+}
+
+/* Hardware virtualization: the CPU flags say vmx or svm. A /dev/kvm without
+ * them (a paravirtual nested KVM) cannot run stock kernels. */
+bool host_has_hw_virt(void)
+{
+	_cleanup_fclose_ FILE *f = fopen("/proc/cpuinfo", "re");
+	char line[8192];
+
+	if (!f || access("/dev/kvm", R_OK | W_OK) < 0)
+		return false;
+	while (fgets(line, sizeof(line), f))
+		if (startswith(line, "flags") && (strstr(line, " vmx") || strstr(line, " svm")))
+			return true;
+	return false;
+}
+
+static int conf_string(const struct xlcfg *cfg, const char *key, const char *def, char **ret,
+		       char *errbuf, size_t errsize)
+{
+	const struct xlcfg_value *v = cfg ? xlcfg_get(cfg, key) : NULL;
+	if (v && v->type != XLCFG_STRING) {
+		snprintf(errbuf, errsize, "%s: '%s' must be a string", daemon_state.paths.conf_file, key);
+		return -EINVAL;
+	}
+	*ret = strdup(v ? v->str : def);
+	return *ret ? 0 : -ENOMEM;
+}
+
+int daemon_conf_load(struct daemon *d, char *errbuf, size_t errsize)
+{
+	_cleanup_free_ char *text = NULL;
+	struct xlcfg *cfg = NULL;
+	struct xlcfg_error err = { 0 };
+	size_t len = 0;
+	int r = read_file(d->paths.conf_file, 1 << 20, &text, &len);
+
+	if (r == 0) {
+		r = xlcfg_parse(text, len, d->paths.conf_file, &cfg, &err);
+		if (r < 0) {
+			xlcfg_error_format(NULL, d->paths.conf_file, &err, errbuf, errsize);
+			return r;
+		}
+	} else if (r != -ENOENT) {
+		snprintf(errbuf, errsize, "%s: %s", d->paths.conf_file, strerror(-r));
+		return r;
+	}
+	r = conf_string(cfg, "accel", "auto", &d->conf.accel_setting, errbuf, errsize);
+	if (r == 0)
+		r = conf_string(cfg, "qemu", "qemu-system-x86_64", &d->conf.qemu_binary, errbuf, errsize);
+	xlcfg_free(cfg);
+	if (r < 0)
+		return r;
+	if (streq(d->conf.accel_setting, "kvm")) {
+		d->conf.accel = ACCEL_KVM;
+	} else if (streq(d->conf.accel_setting, "tcg")) {
+		d->conf.accel = ACCEL_TCG;
+	} else if (streq(d->conf.accel_setting, "auto")) {
+		d->conf.accel = host_has_hw_virt() ? ACCEL_KVM : ACCEL_TCG;
+	} else {
+		snprintf(errbuf, errsize, "%s: accel must be \"auto\", \"kvm\" or \"tcg\", not '%s'",
+			 d->paths.conf_file, d->conf.accel_setting);
+		return -EINVAL;
+	}
+	return 0;
+}

@@ -1,0 +1,63 @@
+/* cmdline.h - the QEMU command line of a domain (the device model).
+ *
+ * PV/PVH domains: q35, direct kernel boot, virtio disks and NICs, serial and
+ * virtio consoles. HVM domains: i440fx ("pc"), SeaBIOS boot, IDE disks and
+ * emulated NICs. Sockets are relative to the domain's run directory, which
+ * is QEMU's working directory (keeps them under the sun_path limit).
+ */
+#ifndef DOMUS_QEMU_CMDLINE_H
+#define DOMUS_QEMU_CMDLINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "config/domcfg.h"
+
+/* Socket names inside the domain run directory. */
+#define QEMU_QMP_SOCK "qmp.sock"
+#define QEMU_SERIAL_SOCK "serial.sock"
+#define QEMU_PVCON_SOCK "pvcon.sock"
+#define QEMU_QGA_SOCK "qga.sock"
+
+enum accel { ACCEL_TCG, ACCEL_KVM };
+
+/* A disk after its target was resolved to a host path. */
+struct qemu_disk {
+	const char *path;     /* file, block device, or nbd: URI; NULL = empty cdrom */
+	const char *format;   /* "raw", "qcow2"... */
+	const char *vdev;     /* guest name: "xvda2" */
+	bool readonly, cdrom;
+};
+
+struct qemu_nic {
+	const char *ifname;   /* host tap name */
+	const char *mac;
+	const char *model;    /* "virtio-net-pci", "e1000", "rtl8139"... */
+};
+
+struct qemu_launch {
+	const char *binary;       /* qemu-system-x86_64 */
+	enum accel accel;
+	const struct domcfg *cfg;
+	const char *uuid;
+	const char *console_log;  /* absolute path of the console log */
+	const struct qemu_disk *disks;
+	size_t n_disks;
+	const struct qemu_nic *nics;
+	size_t n_nics;
+	bool start_paused;        /* always -S; the daemon resumes */
+};
+
+/* Build the argv (NULL-terminated, malloc'd strings) for L. Returns 0 or
+ * -errno (-EINVAL with ERRBUF filled for a config QEMU cannot express). */
+int qemu_build_argv(const struct qemu_launch *l, char ***ret_argv, char *errbuf, size_t errsize);
+
+/* The QEMU device model name for an xl vif model ("virtio", "e1000",
+ * "rtl8139"...); NULL if unknown. */
+const char *qemu_nic_model(const char *xl_model, enum dom_type type);
+
+/* The kernel command line for a PV/PVH domain: console=ttyS0, root=, extra,
+ * cmdline, in that order. */
+char *qemu_kernel_cmdline(const struct domcfg *cfg);
+
+#endif

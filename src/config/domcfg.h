@@ -15,6 +15,9 @@
 
 #include "config/xlcfg.h"
 
+#define DOMCFG_NAME_MAX 64
+#define DOMCFG_DEFAULT_MEMORY_MB 128
+
 enum dom_type { DOM_TYPE_PV, DOM_TYPE_PVH, DOM_TYPE_HVM };
 
 /* on_poweroff / on_reboot / on_crash (xl.cfg(5) names). */
@@ -88,7 +91,8 @@ struct domcfg {
 };
 
 /* Build a domcfg from a parsed file. Returns 0, or -EINVAL with a message
- * naming the key (and file:line:col) in ERR. */
+ * naming the key in ERR (whose line and column are those of the offending
+ * value; format it with xlcfg_error_format()), or -ENOMEM. */
 int domcfg_from_xlcfg(const struct xlcfg *cfg, struct domcfg **ret, struct xlcfg_error *err);
 
 /* Parse one disk spec string. Returns 0 or -EINVAL with ERRBUF filled. */
@@ -99,12 +103,35 @@ void disk_spec_release(struct disk_spec *d);
 int vif_spec_parse(const char *spec, struct vif_spec *ret, char *errbuf, size_t errsize);
 void vif_spec_release(struct vif_spec *v);
 
+/* Parse a vif rate "RATE/s[@INTERVAL]": RATE is an integer with a unit B, KB,
+ * MB, GB (bytes) or b, Kb, Mb, Gb (bits), multiples of 1000; INTERVAL is an
+ * integer with s, ms or us (default 50ms). Returns 0, or -EINVAL if malformed
+ * or out of range (at least 1 byte and at most 2^32-1 bytes per interval). */
+#define VIF_RATE_DEFAULT_INTERVAL_US 50000
+int vif_rate_parse(const char *rate, uint64_t *ret_bytes_per_sec, uint64_t *ret_interval_us);
+
 json_t *domcfg_to_json(const struct domcfg *c);
 int domcfg_from_json(json_t *j, struct domcfg **ret);
 
 const char *dom_type_name(enum dom_type t);           /* "pv", "pvh", "hvm" */
 const char *dom_action_name(enum dom_action a);       /* "destroy", "rename-restart"... */
 const char *disk_format_name(enum disk_format f);     /* "raw", "qcow2"... */
+
+/* The reverse of the above: the enum value, or -EINVAL. */
+int dom_type_from_name(const char *s);
+int dom_action_from_name(const char *s);
+int disk_format_from_name(const char *s);
+
+/* A valid domain name: 1-64 letters, digits, '.', '-', '_'; not starting
+ * with '-' or '.', not all digits (that would read as a domain id). */
+bool domcfg_name_valid(const char *name);
+
+/* A UUID in the 8-4-4-4-12 hex form (either case). */
+bool domcfg_uuid_valid(const char *uuid);
+
+/* The guest kernel command line: cmdline if set, else "root=ROOT EXTRA"
+ * from what is set. Returns a new string, or NULL on allocation failure. */
+char *domcfg_kernel_cmdline(const struct domcfg *c);
 
 void domcfg_free(struct domcfg *c);
 

@@ -14,6 +14,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Limits: the parser runs in the daemon on user input; larger inputs are
+ * refused with an error, never a crash or a hang. */
+#define XLCFG_MAX_FILE      (1024 * 1024)  /* bytes of one file or override */
+#define XLCFG_MAX_STRING    (64 * 1024)    /* bytes of one string (after +=) */
+#define XLCFG_MAX_DEPTH     16             /* nesting of lists */
+#define XLCFG_MAX_ITEMS     4096           /* items of one list (after +=) */
+#define XLCFG_MAX_SETTINGS  512            /* different keys in one file */
+#define XLCFG_MAX_KEY       64             /* characters of a key */
+
 enum xlcfg_type { XLCFG_STRING, XLCFG_NUMBER, XLCFG_LIST };
 
 struct xlcfg_value {
@@ -22,7 +31,8 @@ struct xlcfg_value {
 	int64_t num;                 /* NUMBER: its value */
 	struct xlcfg_value **items;  /* LIST: items */
 	size_t n_items;
-	int line, col;               /* where the value starts (1-based) */
+	int line, col;               /* where the value starts (1-based); 0 for a
+	                              * value given by a command-line override */
 };
 
 struct xlcfg_setting {
@@ -37,10 +47,12 @@ struct xlcfg {
 	size_t n_settings;
 };
 
-/* A parse error: where, and a lowercase message saying what was expected. */
+/* A parse error: where, and a lowercase message saying what was expected.
+ * LINE 0 means "no position in the file" (a missing key, or an override: the
+ * message then quotes the override and its column). */
 struct xlcfg_error {
 	int line, col;
-	char message[256];
+	char message[512];
 };
 
 /* Parse TEXT (LEN bytes, need not be NUL-terminated) read from FILENAME.
@@ -57,7 +69,8 @@ int xlcfg_apply_override(struct xlcfg *cfg, const char *override, struct xlcfg_e
 /* The value of KEY, or NULL. */
 const struct xlcfg_value *xlcfg_get(const struct xlcfg *cfg, const char *key);
 
-/* Format ERR as "FILE:LINE:COL: MESSAGE" into BUF. */
+/* Format ERR as "FILE:LINE:COL: MESSAGE" (or "FILE: MESSAGE" when LINE is 0)
+ * into BUF. FILE is FILENAME, else CFG_OR_NULL's filename. */
 void xlcfg_error_format(const struct xlcfg *cfg_or_null, const char *filename,
 			const struct xlcfg_error *err, char *buf, size_t size);
 

@@ -375,11 +375,13 @@ static int k_boot(struct builder *b, const struct xlcfg_setting *s)
 
 static int k_vnc(struct builder *b, const struct xlcfg_setting *s)
 {
-	unsigned v;
+	unsigned v = 0;
 	int r = get_unsigned(b, s, 0, 1, &v);
 
+	if (r < 0)
+		return r;
 	b->c->vnc = v == 1;
-	return r;
+	return 0;
 }
 
 static int k_vncdisplay(struct builder *b, const struct xlcfg_setting *s)

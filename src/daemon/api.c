@@ -21,7 +21,7 @@
  * connection (console): then it sets *TOOK_FD and has sent its own reply. */
 typedef json_t *(*api_handler)(json_t *params, int fd, bool *took_fd);
 
-#define METHOD(name, fn, params, result, summary) static json_t *fn(json_t *params, int fd, bool *took_fd);
+#define METHOD(name_, fn_, params_, result_, summary_) static json_t *fn_(json_t *params, int fd, bool *took_fd);
 #include "daemon/api-methods.def"
 #undef METHOD
 
@@ -29,7 +29,7 @@ static const struct {
 	const char *name;
 	api_handler fn;
 } methods[] = {
-#define METHOD(name, fn, params, result, summary) { name, fn },
+#define METHOD(name_, fn_, params_, result_, summary_) { name_, fn_ },
 #include "daemon/api-methods.def"
 #undef METHOD
 };
@@ -360,8 +360,8 @@ void api_describe(FILE *out)
 {
 	json_t *all = json_array();
 	char *s;
-#define METHOD(name, fn, params, result, summary) \
-	json_array_append_new(all, json_pack("{s:s,s:s,s:s,s:s}", "method", name, "params", params, "result", result, "summary", summary));
+#define METHOD(name_, fn_, params_, result_, summary_) \
+	json_array_append_new(all, json_pack("{s:s,s:s,s:s,s:s}", "method", name_, "params", params_, "result", result_, "summary", summary_));
 #include "daemon/api-methods.def"
 #undef METHOD
 	s = json_dumps(all, JSON_INDENT(2));

@@ -89,13 +89,11 @@ const char *qemu_nic_model(const char *xl_model, enum dom_type type)
 
 char *qemu_kernel_cmdline(const struct domcfg *cfg)
 {
-	_cleanup_free_ char *root = NULL;
+	_cleanup_free_ char *rest = domcfg_kernel_cmdline(cfg);
 
-	if (cfg->root && *cfg->root)
-		root = strprintf("root=%s", cfg->root);
-	return strprintf("console=ttyS0%s%s%s%s%s%s", root ? " " : "", root ? root : "",
-			 cfg->extra && *cfg->extra ? " " : "", cfg->extra ? cfg->extra : "",
-			 cfg->cmdline && *cfg->cmdline ? " " : "", cfg->cmdline ? cfg->cmdline : "");
+	if (!rest)
+		return NULL;
+	return strprintf("console=ttyS0%s%s", *rest ? " " : "", rest);
 }
 
 static void add_common(struct argv_builder *b, const struct qemu_launch *l)

@@ -9,6 +9,7 @@
 #define DOMUS_QMP_H
 
 #include <jansson.h>
+#include <stdbool.h>
 
 struct qmp;
 

@@ -665,15 +665,41 @@ static void do_coredump(struct domain *d)
 		log_info("domain %s (%d): core dumped to %s", d->name, d->domid, proto + 5);
 }
 
+/* system_reset only requests a reset; cont is refused until QEMU's main
+ * loop has done it, so retry for a short while. */
+static int cont_after_reset(struct domain *d)
+{
+	for (int i = 0; i < 200; i++) {
+		_cleanup_free_ char *err = NULL;
+		int r = qmp_command(d->qmp, "cont", NULL, NULL, &err, QMP_TIMEOUT_MS);
+		if (r != -EIO || !err || !strstr(err, "Resetting"))
+			return r;
+		usleep(10000);
+	}
+	return -ETIMEDOUT;
+}
+
+/* QEMU runs with reboot=shutdown so that guest reboots reach us; a reset we
+ * ask for must be a real one, so switch the action around it. */
 static void restart_in_place(struct domain *d)
 {
-	if (qmp_simple(d, "system_reset", NULL) < 0 || qmp_simple(d, "cont", NULL) < 0) {
+	int r = qmp_simple(d, "set-action", json_pack("{s:s}", "reboot", "reset"));
+
+	if (r == 0)
+		r = qmp_simple(d, "system_reset", NULL);
+	if (r == 0)
+		r = cont_after_reset(d);
+	if (r == 0)
+		r = qmp_simple(d, "set-action", json_pack("{s:s}", "reboot", "shutdown"));
+	if (r < 0) {
+		log_err("domain %s (%d): restart failed; destroying it", d->name, d->domid);
 		qmp_simple(d, "quit", NULL);
 		return;
 	}
 	pthread_mutex_lock(&d->lock);
 	d->state = DOM_RUNNING;
 	d->start_time = wall_time();
+	d->restarted_ms = now_ms();
 	pthread_mutex_unlock(&d->lock);
 	state_save(d);
 }
@@ -752,7 +778,11 @@ static void *supervisor_main(void *arg)
 		}
 		if (streq(ev, "panic")) {
 			apply_action(d, d->cfg->on_crash, DOM_CRASHED, "guest crashed");
-		} else if (streq(reason, "guest-reset")) {
+		} else if (streq(reason, "guest-reset") && now_ms() - d->restarted_ms < 2000) {
+			/* The firmware resets once more early in a restart after a
+			 * poweroff: part of our restart, not a guest reboot. */
+			restart_in_place(d);
+		} else if (streq(reason, "guest-reset") || streq(reason, "host-qmp-system-reset")) {
 			apply_action(d, d->cfg->on_reboot, DOM_SHUTDOWN, "guest rebooted");
 		} else if (streq(reason, "guest-shutdown") || streq(reason, "guest-panic") ||
 			   streq(reason, "unknown")) {

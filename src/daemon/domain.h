@@ -39,6 +39,7 @@ struct domain {
 	pid_t pid;
 	unsigned long long pid_start; /* /proc/pid/stat starttime, against pid reuse */
 	double start_time;        /* wall clock of the last (re)start */
+	uint64_t restarted_ms;    /* monotonic time of the last restart_in_place() */
 	enum dom_run_state state;
 	bool user_paused;
 	unsigned generation;      /* bumped each time a shutdown/reboot/crash is handled */

@@ -7,6 +7,7 @@
 #include "common/jsonrpc.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "qemu/cmdline.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -237,6 +238,22 @@ static json_t *api_wait(json_t *params, int fd, bool *took_fd)
 	return reply;
 }
 
+/* xl's default console is the one the guest uses as /dev/console: the last
+ * console= on its kernel line (hvc0 is the PV console). */
+static const char *default_console(const struct domcfg *cfg)
+{
+	_cleanup_free_ char *cmdline = NULL;
+	const char *last = NULL;
+
+	if (cfg->type == DOM_TYPE_HVM)
+		return "serial";
+	cmdline = qemu_kernel_cmdline(cfg);
+	for (const char *p = cmdline; p && (p = strstr(p, "console=")); p += 8)
+		if (p == cmdline || p[-1] == ' ')
+			last = p + 8;
+	return last && startswith(last, "hvc") ? "pv" : "serial";
+}
+
 static json_t *api_console(json_t *params, int fd, bool *took_fd)
 {
 	json_t *err = NULL;
@@ -249,7 +266,7 @@ static json_t *api_console(json_t *params, int fd, bool *took_fd)
 	if (!d)
 		return err;
 	if (!type)
-		type = "serial";
+		type = default_console(d->cfg);
 	m = streq(type, "pv") ? d->pvcon : streq(type, "serial") ? d->serial : NULL;
 	if (!m) {
 		domain_unref(d);

@@ -130,7 +130,7 @@ static void add_common(struct argv_builder *b, const struct qemu_launch *l)
 	add2(b, "-chardev", "socket,id=qga0,path=" QEMU_QGA_SOCK ",server=on,wait=off");
 	add2(b, "-device", "virtserialport,bus=vser0.0,chardev=qga0,name=org.qemu.guest_agent.0");
 	add2(b, "-device", "virtio-balloon-pci,id=balloon0");
-	add2(b, "-device", "pvpanic");
+	add2(b, "-device", "pvpanic-pci");
 	if (c->vnc) {
 		add(b, "-vnc");
 		add(b, "%s:%u", c->vnclisten ? c->vnclisten : "127.0.0.1", c->vncdisplay);
@@ -213,7 +213,9 @@ static void add_nics(struct argv_builder *b, const struct qemu_launch *l)
 		add(b, "-netdev");
 		add(b, "tap,id=net%zu,ifname=%s,script=no,downscript=no", i, n->ifname);
 		add(b, "-device");
-		add(b, "%s,netdev=net%zu,mac=%s,addr=0x%zx", n->model, i, n->mac, 0x18 + i);
+		/* PV domains boot their kernel directly: no NIC boot ROM. */
+		add(b, "%s,netdev=net%zu,mac=%s,addr=0x%zx%s", n->model, i, n->mac, 0x18 + i,
+		    l->cfg->type == DOM_TYPE_HVM ? "" : ",romfile=");
 	}
 }
 

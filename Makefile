@@ -10,7 +10,7 @@
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
 PREFIX     ?= /usr/local
-PYTEST     ?= python3 -m pytest
+PYTEST     ?= /usr/bin/python3 -m pytest
 
 # Packages needed to build, test and run Domus. One list, one place.
 DEB_PACKAGES := \

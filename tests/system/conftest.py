@@ -6,11 +6,13 @@ build/test-logs/<test name>/ that keeps the daemon log, console logs and
 anything else the test saves. Everything a test starts is torn down even
 when it fails.
 """
+import json
 import os
 import pathlib
 import shutil
 import subprocess
 import tempfile
+import time
 
 import pytest
 
@@ -62,3 +64,103 @@ def instance(request):
     if logs.exists():
         shutil.copytree(logs, logdir / "var-log-domus", dirs_exist_ok=True)
     shutil.rmtree(root, ignore_errors=True)
+
+
+# ---- guests -----------------------------------------------------------------
+
+KIT = {name: GUEST / name for name in ("vmlinuz", "initrd.img", "rootfs.img", "hvm.img")}
+
+
+def require_guest_kit():
+    missing = [str(p) for p in KIT.values() if not p.exists()]
+    if missing:
+        pytest.fail("guest kit not built (run 'make guest'): missing " + ", ".join(missing))
+
+
+def overlay(instance, name, base=None, fmt="raw"):
+    """A private copy-on-write disk over a kit image (qcow2 overlay)."""
+    base = base or KIT["rootfs.img"]
+    path = instance.root / f"{name}.qcow2"
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-b", str(base),
+                    "-F", fmt, str(path)], check=True)
+    return path
+
+
+def write_cfg(instance, name, text):
+    path = instance.root / f"{name}.cfg"
+    path.write_text(text)
+    return path
+
+
+def pv_cfg(instance, name, memory=128, extra="", disks=None, more=""):
+    """An xl.cfg for a PV guest booting the kit with its root on xvda2."""
+    require_guest_kit()
+    if disks is None:
+        disks = [f"'phy:{overlay(instance, name)},xvda2,w'"]
+    return write_cfg(instance, name, f"""# test guest {name}
+name = "{name}"
+kernel = "{KIT['vmlinuz']}"
+ramdisk = "{KIT['initrd.img']}"
+memory = {memory}
+vcpus = 1
+root = "/dev/xvda2 ro"
+extra = "{extra}"
+disk = [ {", ".join(disks)} ]
+{more}
+""")
+
+
+def console_log(instance, name):
+    return instance.root / "var/log/domus/console" / f"guest-{name}.log"
+
+
+def wait_for(predicate, timeout, what):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def console_count(instance, name, marker="DOMUS-GUEST-READY"):
+    try:
+        return console_log(instance, name).read_bytes().count(marker.encode())
+    except FileNotFoundError:
+        return 0
+
+
+def wait_ready(instance, name, count=1, timeout=90):
+    """Wait until the guest's console log shows its COUNT-th READY line."""
+    wait_for(lambda: console_count(instance, name) >= count, timeout,
+             f"{name} to print DOMUS-GUEST-READY (#{count})")
+
+
+def domains(instance):
+    """`domus list -l` as a dict name -> entry."""
+    out = instance.run("list", "-l").stdout
+    return {d["name"]: d for d in json.loads(out)}
+
+
+def agent(instance, name, timeout=30):
+    from qga import GuestAgent
+    domid = domains(instance)[name]["domid"]
+    return GuestAgent(str(instance.root / f"run/domus/dom/{domid}/qga.sock"),
+                      connect_timeout=timeout)
+
+
+def qemu_pids(instance):
+    """PIDs of QEMU processes whose working directory is in this instance."""
+    pids = []
+    for p in pathlib.Path("/proc").iterdir():
+        if not p.name.isdigit():
+            continue
+        try:
+            cwd = os.readlink(p / "cwd")
+            comm = (p / "comm").read_text().strip()
+        except OSError:
+            continue
+        if comm.startswith("qemu") and cwd.startswith(str(instance.root)):
+            pids.append(int(p.name))
+    return pids

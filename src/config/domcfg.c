@@ -372,7 +372,7 @@ static int k_boot(struct builder *b, const struct xlcfg_setting *s)
 
 static int k_vnc(struct builder *b, const struct xlcfg_setting *s)
 {
-	unsigned v;
+	unsigned v = 0;
 	int r = get_unsigned(b, s, 0, 1, &v);
 
 	b->c->vnc = v == 1;

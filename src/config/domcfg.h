@@ -89,7 +89,7 @@ struct domcfg {
 	bool vnc;
 	char *vnclisten;         /* NULL = 127.0.0.1 */
 	unsigned vncdisplay;
-	char **warnings;         /* NULL-terminated list of messages (unknown keys...) */
+	char **warnings;         /* NULL (none) or a NULL-terminated list of messages */
 	json_t *raw;             /* every setting as parsed (for `list -l`), owned */
 };
 

@@ -57,9 +57,7 @@ void disk_spec_release(struct disk_spec *d)
 	*d = (struct disk_spec){ 0 };
 }
 
-/* xvdX, hdX, sdX, vdX with X 1-3 letters (one for hd) and an optional
- * partition number 1-255. */
-static bool vdev_valid(const char *v)
+bool disk_vdev_valid(const char *v)
 {
 	static const char *const prefixes[] = { "xvd", "hd", "sd", "vd" };
 	const char *p = NULL;
@@ -144,7 +142,7 @@ static int set_vdev(struct disk_parse *dp, const char *value)
 			return spec_error(dp->err, dp->errsize, "invalid vdev suffix ':%s' in '%s' "
 					  "(expected :cdrom, :r, :ro, :w or :rw)", suffix, value);
 	}
-	if (!vdev_valid(v))
+	if (!disk_vdev_valid(v))
 		return spec_error(dp->err, dp->errsize, "invalid vdev '%s' (expected xvdX, hdX, "
 				  "sdX or vdX with an optional partition number)", value);
 	free(dp->d.vdev);
@@ -199,7 +197,7 @@ static int positional(struct disk_parse *dp, const char *tok)
 				  "(target, format, vdev and access are all given)", tok);
 	/* xm's "target,vdev,access": a device name where the format goes */
 	if (slot == SLOT_FORMAT && disk_format_from_name(tok) < 0 &&
-	    (startswith(tok, "/dev/") || strchr(tok, ':') || vdev_valid(tok))) {
+	    (startswith(tok, "/dev/") || strchr(tok, ':') || disk_vdev_valid(tok))) {
 		dp->given[SLOT_FORMAT] = true;
 		slot = SLOT_VDEV;
 	}

@@ -176,7 +176,7 @@ static int disk_from_json(json_t *o, struct disk_spec *d)
 	    (r = get_bool(o, "cdrom", &d->cdrom)) < 0 || (r = get_bool(o, "phy", &d->phy)) < 0)
 		return r;
 	d->format = (enum disk_format)format;
-	return d->vdev ? 0 : -EINVAL;
+	return d->vdev && disk_vdev_valid(d->vdev) && (d->target || d->cdrom) ? 0 : -EINVAL;
 }
 
 static int vif_from_json(json_t *o, struct vif_spec *v)
@@ -267,19 +267,22 @@ static int numbers_from_json(json_t *j, struct domcfg *c)
 {
 	int type = 0, on_poweroff = 0, on_reboot = 0, on_crash = 0, r;
 
-	if ((r = get_uint(j, "memory", 1, UINT64_MAX >> 1, &c->memory_mb)) < 0 ||
-	    (r = get_uint(j, "maxmem", c->memory_mb, UINT64_MAX >> 1, &c->maxmem_mb)) < 0 ||
-	    (r = get_unsigned(j, "vcpus", 65535, &c->vcpus)) < 0 ||
-	    (r = get_unsigned(j, "maxvcpus", 65535, &c->maxvcpus)) < 0 ||
+	if ((r = get_uint(j, "memory", DOMCFG_MEMORY_MIN_MB, DOMCFG_MEMORY_MAX_MB,
+			  &c->memory_mb)) < 0 ||
+	    (r = get_uint(j, "maxmem", c->memory_mb, DOMCFG_MEMORY_MAX_MB, &c->maxmem_mb)) < 0 ||
+	    (r = get_unsigned(j, "vcpus", DOMCFG_VCPUS_MAX, &c->vcpus)) < 0 ||
+	    (r = get_unsigned(j, "maxvcpus", DOMCFG_VCPUS_MAX, &c->maxvcpus)) < 0 ||
 	    (r = get_unsigned(j, "cpu_weight", 65535, &c->cpu_weight)) < 0 ||
-	    (r = get_unsigned(j, "cap", 65535, &c->cap)) < 0 ||
-	    (r = get_unsigned(j, "vncdisplay", 65535, &c->vncdisplay)) < 0 ||
+	    (r = get_unsigned(j, "cap", 100 * DOMCFG_VCPUS_MAX, &c->cap)) < 0 ||
+	    (r = get_unsigned(j, "vncdisplay", 65535 - 5900, &c->vncdisplay)) < 0 ||
 	    (r = get_bool(j, "vnc", &c->vnc)) < 0 ||
 	    (r = get_enum(j, "type", dom_type_from_name, &type)) < 0 ||
 	    (r = get_enum(j, "on_poweroff", dom_action_from_name, &on_poweroff)) < 0 ||
 	    (r = get_enum(j, "on_reboot", dom_action_from_name, &on_reboot)) < 0 ||
 	    (r = get_enum(j, "on_crash", dom_action_from_name, &on_crash)) < 0)
 		return r;
+	if (c->vcpus == 0 || c->maxvcpus < c->vcpus || c->cpu_weight == 0)
+		return -EINVAL;
 	c->type = (enum dom_type)type;
 	c->on_poweroff = (enum dom_action)on_poweroff;
 	c->on_reboot = (enum dom_action)on_reboot;

@@ -17,9 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MEMORY_MIN_MB 16
-#define MEMORY_MAX_MB (1024 * 1024)  /* 1 TiB */
-#define VCPUS_MAX 128
 
 struct builder {
 	const struct xlcfg *cfg;
@@ -270,24 +267,24 @@ static int k_builder(struct builder *b, const struct xlcfg_setting *s)
 
 static int k_memory(struct builder *b, const struct xlcfg_setting *s)
 {
-	return get_number(b, s, MEMORY_MIN_MB, MEMORY_MAX_MB, " MiB", &b->c->memory_mb);
+	return get_number(b, s, DOMCFG_MEMORY_MIN_MB, DOMCFG_MEMORY_MAX_MB, " MiB", &b->c->memory_mb);
 }
 
 static int k_maxmem(struct builder *b, const struct xlcfg_setting *s)
 {
 	b->maxmem = s;
-	return get_number(b, s, MEMORY_MIN_MB, MEMORY_MAX_MB, " MiB", &b->c->maxmem_mb);
+	return get_number(b, s, DOMCFG_MEMORY_MIN_MB, DOMCFG_MEMORY_MAX_MB, " MiB", &b->c->maxmem_mb);
 }
 
 static int k_vcpus(struct builder *b, const struct xlcfg_setting *s)
 {
-	return get_unsigned(b, s, 1, VCPUS_MAX, &b->c->vcpus);
+	return get_unsigned(b, s, 1, DOMCFG_VCPUS_MAX, &b->c->vcpus);
 }
 
 static int k_maxvcpus(struct builder *b, const struct xlcfg_setting *s)
 {
 	b->maxvcpus = s;
-	return get_unsigned(b, s, 1, VCPUS_MAX, &b->c->maxvcpus);
+	return get_unsigned(b, s, 1, DOMCFG_VCPUS_MAX, &b->c->maxvcpus);
 }
 
 #define STRING_KEY(field)                                                       \
@@ -358,7 +355,7 @@ static int k_cpu_weight(struct builder *b, const struct xlcfg_setting *s)
 
 static int k_cap(struct builder *b, const struct xlcfg_setting *s)
 {
-	return get_unsigned(b, s, 0, 100 * VCPUS_MAX, &b->c->cap);
+	return get_unsigned(b, s, 0, 100 * DOMCFG_VCPUS_MAX, &b->c->cap);
 }
 
 static int k_boot(struct builder *b, const struct xlcfg_setting *s)

@@ -17,6 +17,9 @@
 
 #define DOMCFG_NAME_MAX 64
 #define DOMCFG_DEFAULT_MEMORY_MB 128
+#define DOMCFG_MEMORY_MIN_MB 16
+#define DOMCFG_MEMORY_MAX_MB (1024 * 1024)  /* 1 TiB */
+#define DOMCFG_VCPUS_MAX 128
 
 enum dom_type { DOM_TYPE_PV, DOM_TYPE_PVH, DOM_TYPE_HVM };
 
@@ -86,7 +89,7 @@ struct domcfg {
 	bool vnc;
 	char *vnclisten;         /* NULL = 127.0.0.1 */
 	unsigned vncdisplay;
-	char **warnings;         /* NULL-terminated list of messages (unknown keys...) */
+	char **warnings;         /* NULL (none) or a NULL-terminated list of messages */
 	json_t *raw;             /* every setting as parsed (for `list -l`), owned */
 };
 
@@ -98,6 +101,10 @@ int domcfg_from_xlcfg(const struct xlcfg *cfg, struct domcfg **ret, struct xlcfg
 /* Parse one disk spec string. Returns 0 or -EINVAL with ERRBUF filled. */
 int disk_spec_parse(const char *spec, struct disk_spec *ret, char *errbuf, size_t errsize);
 void disk_spec_release(struct disk_spec *d);
+
+/* A guest disk name domus accepts: xvdX, hdX, sdX or vdX (X: 1-3 letters,
+ * one for hd) with an optional partition number 1-255, no "/dev/". */
+bool disk_vdev_valid(const char *vdev);
 
 /* Parse one vif spec string. Returns 0 or -EINVAL with ERRBUF filled. */
 int vif_spec_parse(const char *spec, struct vif_spec *ret, char *errbuf, size_t errsize);

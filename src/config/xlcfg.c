@@ -35,19 +35,42 @@ static int col_of(const struct parser *ps, const char *at)
 	return (int)(at - ps->line_start) + 1;
 }
 
+static int fail_pos(struct parser *ps, int line, int col, const char *fmt, va_list ap)
+{
+	ps->err->line = line;
+	ps->err->col = col;
+	vsnprintf(ps->err->message, sizeof(ps->err->message), fmt, ap);
+	return -EINVAL;
+}
+
+/* An error at AT, which is on the current line. */
 static int fail_at(struct parser *ps, const char *at, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
 static int fail_at(struct parser *ps, const char *at, const char *fmt, ...)
 {
 	va_list ap;
+	int r;
 
-	ps->err->line = ps->line;
-	ps->err->col = col_of(ps, at);
 	va_start(ap, fmt);
-	vsnprintf(ps->err->message, sizeof(ps->err->message), fmt, ap);
+	r = fail_pos(ps, ps->line, col_of(ps, at), fmt, ap);
 	va_end(ap);
-	return -EINVAL;
+	return r;
+}
+
+/* An error at LINE:COL, an earlier point (lists span lines). */
+static int fail_back(struct parser *ps, int line, int col, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static int fail_back(struct parser *ps, int line, int col, const char *fmt, ...)
+{
+	va_list ap;
+	int r;
+
+	va_start(ap, fmt);
+	r = fail_pos(ps, line, col, fmt, ap);
+	va_end(ap);
+	return r;
 }
 
 /* Capacity for N elements: 0, or the next power of two >= max(N, 4). */
@@ -368,7 +391,8 @@ static int read_list(struct parser *ps, struct xlcfg_value **ret)
 		if (r < 0) {
 			value_free(item);
 			if (r == -E2BIG)
-				return fail_at(ps, start, "list longer than %d items", XLCFG_MAX_ITEMS);
+				return fail_back(ps, start_line, start_col, "list longer than %d items",
+						 XLCFG_MAX_ITEMS);
 			return r;
 		}
 		skip_space(ps);
@@ -447,18 +471,18 @@ const struct xlcfg_value *xlcfg_get(const struct xlcfg *cfg, const char *key)
 
 /* OLD += NEW: append list items or concatenate strings; NEW is consumed. */
 static int append(struct parser *ps, struct xlcfg_setting *s, struct xlcfg_value *nv,
-		  const char *at)
+		  int op_line, int op_col)
 {
 	struct xlcfg_value *old = s->value;
 	_cleanup_value_ struct xlcfg_value *v = nv;
 
 	if (old->type != v->type || old->type == XLCFG_NUMBER)
-		return fail_at(ps, at, "'+=' cannot add %s to '%s', which is %s",
+		return fail_back(ps, op_line, op_col, "'+=' cannot add %s to '%s', which is %s",
 			       type_name(v->type), s->key, type_name(old->type));
 	if (old->type == XLCFG_STRING) {
 		size_t lo = strlen(old->str), ln = strlen(v->str);
 		if (lo + ln > XLCFG_MAX_STRING)
-			return fail_at(ps, at, "'+=' makes '%s' longer than %d bytes",
+			return fail_back(ps, op_line, op_col, "'+=' makes '%s' longer than %d bytes",
 				       s->key, XLCFG_MAX_STRING);
 		if (grow(&old->str, 1, lo + 1, lo + ln + 1) < 0)
 			return -ENOMEM;
@@ -466,7 +490,7 @@ static int append(struct parser *ps, struct xlcfg_setting *s, struct xlcfg_value
 		return 0;
 	}
 	if (old->n_items + v->n_items > XLCFG_MAX_ITEMS)
-		return fail_at(ps, at, "'+=' makes '%s' longer than %d items",
+		return fail_back(ps, op_line, op_col, "'+=' makes '%s' longer than %d items",
 			       s->key, XLCFG_MAX_ITEMS);
 	for (; v->n_items > 0; v->n_items--) {
 		/* items move one by one so that V stays freeable on failure */
@@ -477,16 +501,17 @@ static int append(struct parser *ps, struct xlcfg_setting *s, struct xlcfg_value
 	return 0;
 }
 
-/* Record KEY = VALUE (or +=); takes KEY and VALUE in all cases. */
+/* Record KEY = VALUE (or +=) for the statement at LINE:COL whose operator is
+ * at OP_LINE:OP_COL; takes KEY and VALUE in all cases. */
 static int store(struct parser *ps, struct xlcfg *cfg, char *key, struct xlcfg_value *value,
-		 bool add, int line, int col, const char *at)
+		 bool add, int line, int col, int op_line, int op_col)
 {
 	_cleanup_free_ char *k = key;
 	_cleanup_value_ struct xlcfg_value *v = value;
 	struct xlcfg_setting *s = find(cfg, k);
 
 	if (s && add)
-		return append(ps, s, TAKE_PTR(v), at);
+		return append(ps, s, TAKE_PTR(v), op_line, op_col);
 	if (s) {
 		value_free(s->value);
 		s->value = TAKE_PTR(v);
@@ -495,7 +520,8 @@ static int store(struct parser *ps, struct xlcfg *cfg, char *key, struct xlcfg_v
 		return 0;
 	}
 	if (cfg->n_settings >= XLCFG_MAX_SETTINGS)
-		return fail_at(ps, at, "more than %d different settings", XLCFG_MAX_SETTINGS);
+		return fail_back(ps, op_line, op_col, "more than %d different settings",
+				 XLCFG_MAX_SETTINGS);
 	if (grow(&cfg->settings, sizeof(*cfg->settings), cfg->n_settings, cfg->n_settings + 1) < 0)
 		return -ENOMEM;
 	cfg->settings[cfg->n_settings++] = (struct xlcfg_setting){
@@ -544,7 +570,7 @@ static int read_statement(struct parser *ps, struct xlcfg *cfg)
 	int line = ps->line, col = col_of(ps, key_at);
 	_cleanup_free_ char *key = NULL;
 	_cleanup_value_ struct xlcfg_value *value = NULL;
-	const char *op_at;
+	int op_col;
 	bool add = false;
 	int r;
 
@@ -552,7 +578,7 @@ static int read_statement(struct parser *ps, struct xlcfg *cfg)
 	if (r < 0)
 		return r;
 	skip_blanks(ps);
-	op_at = ps->p;
+	op_col = col_of(ps, ps->p);
 	if (ps->p < ps->end && *ps->p == '+' && ps->p + 1 < ps->end && ps->p[1] == '=')
 		add = true, ps->p += 2;
 	else if (ps->p < ps->end && *ps->p == '=' && !(ps->p + 1 < ps->end && ps->p[1] == '='))
@@ -566,7 +592,7 @@ static int read_statement(struct parser *ps, struct xlcfg *cfg)
 	r = end_statement(ps, key);
 	if (r < 0)
 		return r;
-	return store(ps, cfg, TAKE_PTR(key), TAKE_PTR(value), add, line, col, op_at);
+	return store(ps, cfg, TAKE_PTR(key), TAKE_PTR(value), add, line, col, line, op_col);
 }
 
 static int parse_all(struct parser *ps, struct xlcfg *cfg)
@@ -677,7 +703,7 @@ static int override_parse(struct parser *ps, struct xlcfg *cfg)
 {
 	_cleanup_free_ char *key = NULL;
 	_cleanup_value_ struct xlcfg_value *value = NULL;
-	const char *op_at;
+	int op_col;
 	bool add = false;
 	int r;
 
@@ -688,7 +714,7 @@ static int override_parse(struct parser *ps, struct xlcfg *cfg)
 	if (r < 0)
 		return r;
 	skip_blanks(ps);
-	op_at = ps->p;
+	op_col = col_of(ps, ps->p);
 	if (ps->end - ps->p >= 2 && ps->p[0] == '+' && ps->p[1] == '=')
 		add = true, ps->p += 2;
 	else if (ps->p < ps->end && *ps->p == '=')
@@ -700,7 +726,7 @@ static int override_parse(struct parser *ps, struct xlcfg *cfg)
 	if (r < 0)
 		return r;
 	clear_position(value);
-	return store(ps, cfg, TAKE_PTR(key), TAKE_PTR(value), add, 0, 0, op_at);
+	return store(ps, cfg, TAKE_PTR(key), TAKE_PTR(value), add, 0, 0, ps->line, op_col);
 }
 
 int xlcfg_apply_override(struct xlcfg *cfg, const char *override, struct xlcfg_error *err)

@@ -92,6 +92,9 @@ static void test_duplicates_and_append(void **state)
 			    "t.cfg:2:3: '+=' cannot add a number to 'm', which is a number");
 	assert_string_equal(PARSE_ERR("l = []\nl += 'x'\n"),
 			    "t.cfg:2:3: '+=' cannot add a string to 'l', which is a list");
+	/* the error points at the operator even when the value spans lines */
+	assert_string_equal(PARSE_ERR("s = 'a'\ns += [\n\n'x'\n]\n"),
+			    "t.cfg:2:3: '+=' cannot add a list to 's', which is a string");
 }
 
 static void test_syntax_errors(void **state)
@@ -170,7 +173,7 @@ static void test_limits(void **state)
 	_cleanup_free_ char *deep = repeat("a = ", "[", XLCFG_MAX_DEPTH + 1, "");
 	_cleanup_free_ char *ok_deep = repeat("a = ", "[", XLCFG_MAX_DEPTH, "");
 	_cleanup_free_ char *long_str = repeat("a = '", "x", XLCFG_MAX_STRING + 1, "'");
-	_cleanup_free_ char *long_list = repeat("a = [", "1,", XLCFG_MAX_ITEMS + 1, "]");
+	_cleanup_free_ char *long_list = repeat("a = [", "1,\n", XLCFG_MAX_ITEMS + 1, "]");
 	_cleanup_free_ char *appends = repeat("a = ''\n", "a += 'xxxxxxxxxxxxxxx'\n",
 					      XLCFG_MAX_STRING / 15 + 1, "");
 	_cleanup_free_ char *big = repeat("", "#", XLCFG_MAX_FILE + 1, "");

@@ -19,7 +19,7 @@ DEB_PACKAGES := \
 	qemu-system-x86 qemu-utils seabios ipxe-qemu \
 	busybox-static cpio e2fsprogs kmod \
 	syslinux syslinux-common mtools \
-	iproute2 bridge-utils procps psmisc util-linux \
+	iproute2 bridge-utils iputils-ping procps psmisc util-linux \
 	lvm2 nbdkit libnbd-bin fio
 
 .PHONY: all deps build guest check check-unit check-system demo install clean distclean

@@ -78,7 +78,7 @@ def test_generated_mac_is_stable_and_vifname(instance, netns):
 
 
 def test_vifname_in_use_is_refused(instance, netns):
-    sh(*netns, "ip", "link", "add", "taken0", "type", "dummy")
+    sh(*netns, "ip", "link", "add", "taken0", "type", "veth", "peer", "name", "taken1")
     cfg = pv_cfg(instance, "clash", more="vif = [ 'bridge=xenbr0, vifname=taken0' ]")
     p = instance.run("create", cfg, check=False)
     assert p.returncode == 1 and "'taken0' already exists" in p.stderr

@@ -228,8 +228,10 @@ static json_t *api_wait(json_t *params, int fd, bool *took_fd)
 	json_t *reply;
 	int r;
 
-	if (!d) /* already gone */
+	if (!d) { /* already gone */
+		json_decref(err);
 		return json_result_reply(json_pack("{s:b}", "gone", 1));
+	}
 	r = domain_wait_change(d, gen, t ? (int)json_integer_value(t) : -1);
 	reply = r < 0 ? errno_reply(r, "timed out waiting for the domain")
 		      : json_result_reply(json_pack("{s:b,s:i}", "gone", d->gone, "generation",
@@ -331,37 +333,39 @@ static json_t *api_daemon_stop(json_t *params, int fd, bool *took_fd)
 	return json_result_reply(NULL);
 }
 
+json_t *api_handle_request(json_t *req, int fd, bool *took_fd)
+{
+	const char *method = json_string_value(json_object_get(req, "method"));
+	json_t *params = json_object_get(req, "params");
+	_cleanup_json_ json_t *empty = json_object();
+
+	*took_fd = false;
+	if (params && !json_is_object(params))
+		return json_error_reply(-EINVAL, "'params' must be an object");
+	for (size_t i = 0; method && i < ARRAY_SIZE(methods); i++)
+		if (streq(methods[i].name, method))
+			return methods[i].fn(params ? params : empty, fd, took_fd);
+	return json_error_reply(-ENOSYS, "unknown method '%s'", method ? method : "");
+}
+
 void api_serve_client(int fd)
 {
 	struct line_reader lr;
 
 	line_reader_init(&lr, fd);
 	for (;;) {
-		json_t *req = NULL, *reply = NULL;
-		const char *method;
+		json_t *req = NULL, *reply;
 		bool took_fd = false;
 		int r = json_recv(&lr, &req, -1);
 
 		if (r == -EBADMSG) {
 			reply = json_error_reply(-EBADMSG, "request is not a JSON object");
-			json_send(fd, reply);
-			json_decref(reply);
-			continue;
-		}
-		if (r < 0)
+		} else if (r < 0) {
 			break;
-		method = json_string_value(json_object_get(req, "method"));
-		for (size_t i = 0; method && i < ARRAY_SIZE(methods); i++)
-			if (streq(methods[i].name, method)) {
-				json_t *params = json_object_get(req, "params");
-				json_t *empty = json_object();
-				reply = methods[i].fn(json_is_object(params) ? params : empty, fd, &took_fd);
-				json_decref(empty);
-				break;
-			}
-		if (!reply && !took_fd)
-			reply = json_error_reply(-ENOSYS, "unknown method '%s'", method ? method : "");
-		json_decref(req);
+		} else {
+			reply = api_handle_request(req, fd, &took_fd);
+			json_decref(req);
+		}
 		if (took_fd)
 			break;
 		r = json_send(fd, reply);

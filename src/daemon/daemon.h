@@ -41,6 +41,10 @@ struct daemon {
 
 extern struct daemon daemon_state;
 
+/* Fill daemon_state for the instance at ROOT: paths, directories, and
+ * domus.conf. Returns 0 or -errno with ERRBUF saying why. */
+int daemon_setup(const char *root, char *errbuf, size_t errsize);
+
 /* Load domus.conf (KEY = VALUE, xl.cfg grammar) and pick the accelerator.
  * Returns 0 or -errno; ERRBUF says what is wrong with the file. */
 int daemon_conf_load(struct daemon *d, char *errbuf, size_t errsize);
@@ -51,6 +55,11 @@ uint64_t host_mem_free_mb(void);
 unsigned host_cpus(void);
 double host_cpu_seconds(void);
 bool host_has_hw_virt(void);
+
+/* Answer one request (a JSON object) from the client on FD. Returns the
+ * reply, or NULL with *TOOK_FD set when the method took the connection over
+ * (console) and sent its own reply. */
+json_t *api_handle_request(json_t *req, int fd, bool *took_fd);
 
 /* Handle one client connection until it closes (takes ownership of FD). */
 void api_serve_client(int fd);

@@ -742,10 +742,19 @@ static void apply_action(struct domain *d, enum dom_action action, enum dom_run_
 
 static void finalize(struct domain *d)
 {
-	_cleanup_free_ char *msg = qemu_error_text(d->run_dir);
 	int status;
+	bool expected;
 
-	log_info("domain %s (%d): device model exited", d->name, d->domid);
+	pthread_mutex_lock(&d->lock);
+	expected = d->state == DOM_DYING;
+	pthread_mutex_unlock(&d->lock);
+	if (expected) {
+		log_info("domain %s (%d): device model exited", d->name, d->domid);
+	} else {
+		_cleanup_free_ char *msg = qemu_error_text(d->run_dir);
+		log_err("domain %s (%d): device model exited unexpectedly: %s", d->name, d->domid,
+			msg ? msg : "");
+	}
 	/* QEMU is our grandchild normally; when it was started by this daemon
 	 * instance and reparented to us (subreaper), reap it. */
 	waitpid(d->pid, &status, WNOHANG);

@@ -28,11 +28,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-struct daemon daemon_state = {
-	.lock = PTHREAD_MUTEX_INITIALIZER,
-	.changed = PTHREAD_COND_INITIALIZER,
-};
-
 static volatile sig_atomic_t got_signal;
 
 static void on_signal(int sig) { got_signal = sig; }
@@ -106,26 +101,6 @@ static int daemonize(int *ret_notify_fd)
 	return 0;
 }
 
-static int setup(const char *root, char *errbuf, size_t errsize)
-{
-	int r = domus_paths_init(&daemon_state.paths, root);
-
-	if (r == 0)
-		r = domus_paths_mkdirs(&daemon_state.paths);
-	if (r < 0) {
-		snprintf(errbuf, errsize, "cannot set up instance root '%s': %s", root ? root : "/",
-			 strerror(-r));
-		return r;
-	}
-	daemon_state.dom_run_dir = strprintf("%s/dom", daemon_state.paths.run_dir);
-	daemon_state.mac_dir = strprintf("%s/mac", daemon_state.paths.lib_dir);
-	if (!daemon_state.dom_run_dir || !daemon_state.mac_dir)
-		return -ENOMEM;
-	mkdir_p(daemon_state.dom_run_dir, 0755);
-	mkdir_p(daemon_state.mac_dir, 0755);
-	return daemon_conf_load(&daemon_state, errbuf, errsize);
-}
-
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -158,7 +133,7 @@ int main(int argc, char **argv)
 		}
 	}
 	signal(SIGPIPE, SIG_IGN);
-	r = setup(root, errbuf, sizeof(errbuf));
+	r = daemon_setup(root, errbuf, sizeof(errbuf));
 	if (r < 0) {
 		log_err("%s", errbuf[0] ? errbuf : strerror(-r));
 		return 1;

@@ -96,7 +96,7 @@ def pv_cfg(instance, name, memory=128, extra="", disks=None, more=""):
     """An xl.cfg for a PV guest booting the kit with its root on xvda2."""
     require_guest_kit()
     if disks is None:
-        disks = [f"'phy:{overlay(instance, name)},xvda2,w'"]
+        disks = [f"'{overlay(instance, name)},qcow2,xvda2,w'"]
     return write_cfg(instance, name, f"""# test guest {name}
 name = "{name}"
 kernel = "{KIT['vmlinuz']}"

@@ -68,7 +68,7 @@ def test_create_list_console_shutdown(instance):
 def test_guest_sees_its_disks_by_config_name(instance):
     data = instance.root / "data.img"
     subprocess.run(["truncate", "-s", "8M", str(data)], check=True)
-    cfg = pv_cfg(instance, "disks", disks=[f"'phy:{overlay(instance, 'disks')},xvda2,w'",
+    cfg = pv_cfg(instance, "disks", disks=[f"'{overlay(instance, 'disks')},qcow2,xvda2,w'",
                                              f"'{data},raw,xvdb,r'"])
     instance.run("create", cfg)
     wait_ready(instance, "disks")
@@ -215,7 +215,7 @@ def test_hvm_boots_from_ide_disk(instance):
 builder = 'hvm'
 name = 'hvm'
 memory = 128
-disk = [ 'file:{disk},hda,w' ]
+disk = [ '{disk},qcow2,hda,w' ]
 boot = 'c'
 serial = 'pty'
 """)

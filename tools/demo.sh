@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# demo.sh BUILD_DIR - boot a demo domain on a private instance and show it.
+#
+# The instance lives under BUILD_DIR/demo (etc/, var/, run/ as on a host).
+# The guest is the guest kit booted as a PV domain with its root disk on a
+# copy-on-write overlay. It keeps running afterwards: the script prints how
+# to reach its console and how to stop it.
+set -euo pipefail
+
+build=${1:?usage: demo.sh BUILD_DIR}
+root=$build/demo
+domus=$build/domus
+kit=$build/guest
+export DOMUS_ROOT=$root
+
+mkdir -p "$root/etc/domus" "$root/var/lib/domus/images"
+"$domus" daemon stop --destroy-all >/dev/null 2>&1 || true
+
+disk=$root/var/lib/domus/images/demo-root.qcow2
+rm -f "$disk"
+qemu-img create -q -f qcow2 -b "$kit/rootfs.img" -F raw "$disk"
+
+cfg=$root/etc/domus/demo.cfg
+cat > "$cfg" <<CFG
+# A Domus demo domain: the guest kit as a Xen-style PV domain.
+name    = "demo"
+kernel  = "$kit/vmlinuz"
+ramdisk = "$kit/initrd.img"
+memory  = 128
+vcpus   = 1
+root    = "/dev/xvda2 ro"
+extra   = "domus.hostname=demo"
+disk    = [ '$disk,qcow2,xvda2,w' ]
+on_reboot = 'restart'
+CFG
+
+echo "== domus create $cfg"
+"$domus" create "$cfg"
+
+log=$root/var/log/domus/console/guest-demo.log
+for _ in $(seq 600); do
+	grep -q DOMUS-GUEST-READY "$log" 2>/dev/null && break
+	sleep 0.1
+done
+echo
+echo "== domus list"
+"$domus" list
+echo
+echo "== the demo's console (last lines of $log)"
+grep -a -v '^\s*$' "$log" | tail -n 12
+echo
+if ! grep -q DOMUS-GUEST-READY "$log"; then
+	echo "demo: the guest did not become ready within 60 s" >&2
+	exit 1
+fi
+cat <<EOF2
+The demo domain is running. Try:
+  DOMUS_ROOT=$root $domus console demo      (Ctrl-] to detach)
+  DOMUS_ROOT=$root $domus shutdown -w demo
+EOF2

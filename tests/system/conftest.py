@@ -164,3 +164,41 @@ def qemu_pids(instance):
         if comm.startswith("qemu") and cwd.startswith(str(instance.root)):
             pids.append(int(p.name))
     return pids
+
+
+# ---- network namespaces -------------------------------------------------------
+
+class Netns:
+    """A private network namespace in which the instance's daemon runs, so its
+    taps and bridges never touch the host's network."""
+
+    def __init__(self, name):
+        self.name = name
+        self.prefix = ["ip", "netns", "exec", name]
+
+    def sh(self, *args, check=True):
+        return subprocess.run(self.prefix + [str(a) for a in args], capture_output=True,
+                              text=True, check=check)
+
+    def bridge(self, name, addr=None):
+        self.sh("ip", "link", "add", name, "type", "bridge")
+        self.sh("ip", "link", "set", name, "up")
+        if addr:
+            self.sh("ip", "addr", "add", addr, "dev", name)
+
+    def links(self):
+        return self.sh("ip", "-o", "link", "show").stdout
+
+
+@pytest.fixture
+def netns(instance):
+    import uuid
+    ns = Netns("dt" + uuid.uuid4().hex[:8])
+    subprocess.run(["ip", "netns", "add", ns.name], check=True)
+    ns.sh("ip", "link", "set", "lo", "up")
+    subprocess.run(ns.prefix + ["env", f"DOMUS_ROOT={instance.root}", str(DOMUS), "daemon",
+                                "start"], check=True)
+    yield ns
+    subprocess.run([str(DOMUS), "daemon", "stop", "--destroy-all"], env=instance.env,
+                   capture_output=True, timeout=60)
+    subprocess.run(["ip", "netns", "del", ns.name], capture_output=True)

@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/signalfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "agent.h"
@@ -211,6 +212,10 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
+	/* A seed of our own: jansson would read /dev/urandom, which early in
+	 * boot blocks for about a second of busy entropy gathering under TCG.
+	 * Hash flooding is no concern for requests from our own host. */
+	json_object_seed((size_t)getpid() * 2654435761u ^ (size_t)time(NULL));
 	sig_fd = signals_open();
 	buttons_open();
 	port_fd = port_open();

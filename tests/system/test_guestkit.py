@@ -36,9 +36,19 @@ def kernel_release():
 class Qmp:
     """Minimal QMP client that records every message in a log file."""
 
-    def __init__(self, path, log):
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.connect(str(path))
+    def __init__(self, path, log, timeout=10):
+        deadline = time.monotonic() + timeout
+        while True:
+            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                self.sock.connect(str(path))
+                break
+            except ConnectionRefusedError:
+                # The socket file exists a moment before QEMU listens on it.
+                self.sock.close()
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
         self.file = self.sock.makefile("rb")
         self.log = log
         self.events = []
@@ -86,7 +96,7 @@ class Guest:
     """One QEMU process running the guest kit."""
 
     def __init__(self, logdir, machine="q35", kernel=True, root=True,
-                 append="", extra=()):
+                 append="", extra=(), panic_device="pvpanic-pci"):
         self.logdir = logdir
         self.dir = pathlib.Path(tempfile.mkdtemp(prefix="gk-", dir="/tmp"))
         self.serial_log = logdir / "serial.log"
@@ -112,7 +122,7 @@ class Guest:
                                 "server=on,wait=off",
                     "-device", "virtserialport,chardev=qga0,"
                                "name=org.qemu.guest_agent.0",
-                    "-device", "pvpanic-pci"]
+                    "-device", panic_device]
         cmd += list(extra)
         (logdir / "qemu-cmdline.txt").write_text(" ".join(cmd) + "\n")
         self.qemu_err = open(logdir / "qemu-stderr.log", "wb")
@@ -291,8 +301,9 @@ def test_agent_poweroff_and_hvc0_console(boot):
     assert READY in hvc
 
 
-def test_panic_reaches_pvpanic(boot):
-    g = boot(root=False)
+@pytest.mark.parametrize("device", ["pvpanic-pci", "pvpanic"])
+def test_panic_reaches_pvpanic(boot, device):
+    g = boot(root=False, panic_device=device)
     g.wait_ready()
     a = g.connect_agent()
     rc, out, _ = a.exec("awk '$2 == \"/\" { print $3 }' /proc/mounts")

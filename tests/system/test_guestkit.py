@@ -332,6 +332,10 @@ def test_agent_survives_host_disconnects(boot):
     rc, out, _ = a.exec("cat /proc/$(pidof domus-agent)/stat")
     utime, stime = map(int, out.split()[13:15])
     assert utime + stime < 50, out
+    # `poweroff` typed on the console goes through busybox init.
+    g.type("poweroff\n")
+    ev = g.qmp.wait_event({"SHUTDOWN"}, timeout=30)
+    assert ev["data"].get("reason") == "guest-shutdown", ev
 
 
 def test_hvm_image_boots(boot):
@@ -343,3 +347,62 @@ def test_hvm_image_boots(boot):
     g.qmp.cmd("system_powerdown")
     ev = g.qmp.wait_event({"SHUTDOWN"}, timeout=30)
     assert ev["data"].get("reason") == "guest-shutdown", ev
+
+
+def partitioned_disk(path, size_mib=4):
+    """A raw disk with an MBR and one Linux partition (sectors 2048-4095)."""
+    mbr = bytearray(512)
+    mbr[446:462] = bytes([0, 0xfe, 0xff, 0xff, 0x83, 0xfe, 0xff, 0xff]) + \
+        (2048).to_bytes(4, "little") + (2048).to_bytes(4, "little")
+    mbr[510:512] = b"\x55\xaa"
+    with open(path, "wb") as f:
+        f.write(mbr)
+        f.truncate(size_mib << 20)
+
+
+def test_disk_names_hotplug_nics_and_balloon(boot):
+    disk = LOGS / "kit-sda.img"
+    hot = LOGS / "kit-xvdb.img"
+    partitioned_disk(disk)
+    partitioned_disk(hot)
+    try:
+        g = boot(append="quiet domus.net0=10.0.2.15/24 domus.net1=192.168.50.2/24",
+                 extra=["-drive", f"file={disk},if=none,id=d1,format=raw",
+                        "-device", "virtio-blk-pci,drive=d1,serial=sda",
+                        "-drive", f"file={hot},if=none,id=d2,format=raw",
+                        "-device", "pcie-root-port,id=rp1,chassis=1",
+                        "-device", "virtio-balloon-pci",
+                        "-netdev", "user,id=n0",
+                        "-device", "virtio-net-pci,netdev=n0,romfile=",
+                        "-netdev", "user,id=n1,net=192.168.50.0/24",
+                        "-device", "virtio-net-pci,netdev=n1,romfile="])
+        g.wait_ready()
+        a = g.connect_agent()
+        rc, out, _ = a.exec("stat -c '%n %t:%T' /dev/sda /dev/vdb /dev/sda1 /dev/vdb1")
+        names = dict(line.split() for line in out.splitlines())
+        assert rc == 0 and names["/dev/sda"] == names["/dev/vdb"], out
+        assert names["/dev/sda1"] == names["/dev/vdb1"], out
+        assert a.exec("test -e /dev/xvda21")[0] != 0
+
+        rc, out, _ = a.exec("ip -o -4 addr show")
+        assert "eth0    inet 10.0.2.15/24" in out and "eth1    inet 192.168.50.2/24" in out, out
+        # slirp answers ICMP echo for its own gateway address.
+        assert a.exec("ping -c 1 -W 5 10.0.2.2")[0] == 0
+
+        # Hot-plugged disk: named by the uevent helper.
+        r = g.qmp.cmd("device_add", driver="virtio-blk-pci", drive="d2",
+                      serial="xvdb", bus="rp1", id="hot0")
+        assert "return" in r, r
+        rc, out, _ = a.exec("for i in $(seq 100); do [ -b /dev/xvdb1 ] && break; "
+                            "usleep 100000; done; stat -c %t:%T /dev/xvdb /dev/vdc")
+        assert rc == 0 and len(set(out.split())) == 1, out
+
+        # Balloon: the guest gives memory back when asked.
+        g.qmp.cmd("balloon", value=192 << 20)
+        deadline = time.monotonic() + 30
+        while g.qmp.cmd("query-balloon")["return"]["actual"] > 200 << 20:
+            assert time.monotonic() < deadline, "balloon did not inflate"
+            time.sleep(0.1)
+    finally:
+        disk.unlink(missing_ok=True)
+        hot.unlink(missing_ok=True)

@@ -9,6 +9,7 @@ import json
 import os
 import pathlib
 import re
+import select
 import shutil
 import socket
 import subprocess
@@ -406,3 +407,69 @@ def test_disk_names_hotplug_nics_and_balloon(boot):
     finally:
         disk.unlink(missing_ok=True)
         hot.unlink(missing_ok=True)
+
+
+def test_agent_protocol_edge_cases_on_host(tmp_path):
+    """Run domus-agent on the host over a raw pty: bad input, resync, limits."""
+    import base64
+    import pty
+    import tty
+    agent_bin = GUEST / "work/domus-agent"
+    master, slave = pty.openpty()
+    tty.setraw(slave)
+    proc = subprocess.Popen([str(agent_bin), "-p", os.ttyname(slave),
+                             "-r", str(tmp_path / "ready")])
+    deadline = time.monotonic() + 10
+    while not (tmp_path / "ready").exists():
+        assert time.monotonic() < deadline and proc.poll() is None, "agent did not start"
+        time.sleep(0.01)
+    os.close(slave)
+    buf = b""
+
+    def request(data, timeout=10):
+        nonlocal buf
+        os.write(master, data)
+        deadline = time.monotonic() + timeout
+        while b"\n" not in buf:
+            assert time.monotonic() < deadline, f"no reply to {data!r}"
+            r, _, _ = select.select([master], [], [], 0.1)
+            if r:
+                buf += os.read(master, 65536)
+        line, buf = buf.split(b"\n", 1)
+        return line
+
+    try:
+        assert json.loads(request(b"nonsense{]"))["error"]["class"] == "GenericError"
+        reply = json.loads(request(b'{"execute": "no-such", "id": "x1"}'))
+        assert reply["error"]["class"] == "CommandNotFound" and reply["id"] == "x1"
+        # A partial request, then 0xFF: the agent starts afresh.
+        line = request(b'{"execute": "guest-pi\xff{"execute":"guest-sync-delimited",'
+                       b'"arguments":{"id":7}}')
+        assert line == b'\xff{"return":7}'
+        reply = json.loads(request(json.dumps({
+            "execute": "guest-exec",
+            "arguments": {"path": "/nonexistent/prog"}}).encode()))
+        assert "Failed to execute" in reply["error"]["desc"]
+        reply = json.loads(request(json.dumps({
+            "execute": "guest-exec-status", "arguments": {"pid": 1}}).encode()))
+        assert "error" in reply
+        reply = json.loads(request(json.dumps({
+            "execute": "guest-exec",
+            "arguments": {"path": "sh", "arg": ["-c", "head -c 3000000 /dev/zero; echo $V"],
+                          "env": ["V=from-env", "PATH=/usr/bin:/bin"],
+                          "capture-output": "merged"}}).encode()))
+        pid = reply["return"]["pid"]
+        for _ in range(200):
+            st = json.loads(request(json.dumps({
+                "execute": "guest-exec-status", "arguments": {"pid": pid}}).encode()))
+            if st["return"]["exited"]:
+                break
+            time.sleep(0.02)
+        out = base64.b64decode(st["return"]["out-data"])
+        assert st["return"]["exitcode"] == 0
+        assert len(out) == 3000000 + len("from-env\n") and out.endswith(b"from-env\n")
+        assert proc.poll() is None
+    finally:
+        proc.kill()
+        proc.wait()
+        os.close(master)

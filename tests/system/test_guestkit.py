@@ -341,10 +341,15 @@ def test_agent_survives_host_disconnects(boot):
 
 def test_hvm_image_boots(boot):
     g = boot(machine="pc", kernel=False, root=False,
-             extra=["-drive", f"file={GUEST / 'hvm.img'},if=ide,format=raw,snapshot=on"])
+             extra=["-drive", f"file={GUEST / 'hvm.img'},if=none,id=h0,format=raw,"
+                              "snapshot=on",
+                    "-device", "ide-hd,drive=h0,bus=ide.0,serial=hda"])
     g.wait_ready(timeout=90)
-    g.type("ls /sys/block; cat /sys/block/sda/device/model\n")
+    # The IDE disk's serial (SCSI VPD page 0x80 via libata) names it.
+    g.type("cat /sys/block/sda/device/model; stat -c '%n=%t:%T' /dev/hda1 /dev/sda1\n")
     g.wait_log(rb"QEMU HARDDISK")
+    m = g.wait_log(rb"/dev/hda1=(\w+:\w+)\s+/dev/sda1=(\w+:\w+)")
+    assert m.group(1) == m.group(2)
     g.qmp.cmd("system_powerdown")
     ev = g.qmp.wait_event({"SHUTDOWN"}, timeout=30)
     assert ev["data"].get("reason") == "guest-shutdown", ev
@@ -362,14 +367,18 @@ def partitioned_disk(path, size_mib=4):
 
 
 def test_disk_names_hotplug_nics_and_balloon(boot):
-    disk = LOGS / "kit-sda.img"
+    disk = LOGS / "kit-hda.img"
     hot = LOGS / "kit-xvdb.img"
-    partitioned_disk(disk)
-    partitioned_disk(hot)
+    scsi = LOGS / "kit-xvdc.img"
+    for d in (disk, hot, scsi):
+        partitioned_disk(d)
     try:
         g = boot(append="quiet domus.net0=10.0.2.15/24 domus.net1=192.168.50.2/24",
                  extra=["-drive", f"file={disk},if=none,id=d1,format=raw",
-                        "-device", "virtio-blk-pci,drive=d1,serial=sda",
+                        "-device", "virtio-blk-pci,drive=d1,serial=hda",
+                        "-drive", f"file={scsi},if=none,id=d3,format=raw",
+                        "-device", "virtio-scsi-pci",
+                        "-device", "scsi-hd,drive=d3,serial=xvdc",
                         "-drive", f"file={hot},if=none,id=d2,format=raw",
                         "-device", "pcie-root-port,id=rp1,chassis=1",
                         "-device", "virtio-balloon-pci",
@@ -379,11 +388,13 @@ def test_disk_names_hotplug_nics_and_balloon(boot):
                         "-device", "virtio-net-pci,netdev=n1,romfile="])
         g.wait_ready()
         a = g.connect_agent()
-        rc, out, _ = a.exec("stat -c '%n %t:%T' /dev/sda /dev/vdb /dev/sda1 /dev/vdb1")
+        rc, out, _ = a.exec("stat -c '%n %t:%T' /dev/hda /dev/vdb /dev/hda1 /dev/vdb1")
         names = dict(line.split() for line in out.splitlines())
-        assert rc == 0 and names["/dev/sda"] == names["/dev/vdb"], out
-        assert names["/dev/sda1"] == names["/dev/vdb1"], out
+        assert rc == 0 and names["/dev/hda"] == names["/dev/vdb"], out
+        assert names["/dev/hda1"] == names["/dev/vdb1"], out
         assert a.exec("test -e /dev/xvda21")[0] != 0
+        rc, out, _ = a.exec("stat -c %t:%T /dev/xvdc1 /dev/sda1")
+        assert rc == 0 and len(set(out.split())) == 1, out
 
         rc, out, _ = a.exec("ip -o -4 addr show")
         assert "eth0    inet 10.0.2.15/24" in out and "eth1    inet 192.168.50.2/24" in out, out
@@ -405,8 +416,8 @@ def test_disk_names_hotplug_nics_and_balloon(boot):
             assert time.monotonic() < deadline, "balloon did not inflate"
             time.sleep(0.1)
     finally:
-        disk.unlink(missing_ok=True)
-        hot.unlink(missing_ok=True)
+        for d in (disk, hot, scsi):
+            d.unlink(missing_ok=True)
 
 
 def test_agent_protocol_edge_cases_on_host(tmp_path):

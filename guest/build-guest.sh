@@ -155,7 +155,8 @@ build_initrd() {
 	# takes plain ELF objects only.
 	for m in "$stage"/lib/modules/*.ko.xz; do [[ -e $m ]] && xz -d "$m"; done
 	for m in "$stage"/lib/modules/*.ko.zst; do [[ -e $m ]] && zstd -q --rm -d "$m"; done
-	sed -i 's/\.ko\.\(xz\|zst\)$/.ko/' "$stage/lib/modules/load.order"
+	for m in "$stage"/lib/modules/*.ko.gz; do [[ -e $m ]] && gzip -d "$m"; done
+	sed -i 's/\.ko\.\(xz\|zst\|gz\)$/.ko/' "$stage/lib/modules/load.order"
 	install -m 0755 "$GUEST_SRC/init" "$stage/init"
 	(cd "$stage" && find . -mindepth 1 | LC_ALL=C sort |
 		cpio --quiet -o -H newc -R 0:0 | lz4 -l -9 -q) > "$OUT/initrd.img.tmp"
@@ -167,7 +168,6 @@ build_rootfs() {
 	if ! stale "$OUT/rootfs.img" "${GUEST_INPUTS[@]}"; then return; fi
 	log "building rootfs.img"
 	stage_userland "$stage"
-	ln -s /bin/busybox "$stage/init"
 	rm -f "$OUT/rootfs.img.tmp"
 	mke2fs -q -t ext4 -F -L domus-root -d "$stage" -E root_owner=0:0 \
 		-O ^has_journal -N 2048 "$OUT/rootfs.img.tmp" 32M >/dev/null

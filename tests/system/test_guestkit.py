@@ -316,8 +316,10 @@ def test_panic_reaches_pvpanic(boot, device):
 
 
 def test_agent_survives_host_disconnects(boot):
-    g = boot(root=False)
+    # A root= that never appears: the initramfs carries on as the system.
+    g = boot(root=False, append="root=/dev/mapper/VolGroup00-lvroot rootdelay=1")
     g.wait_ready()
+    assert b"root device /dev/mapper/VolGroup00-lvroot not found" in g.log_text()
     for _ in range(3):
         with GuestAgent(g.qga_path) as a:
             a.ping()

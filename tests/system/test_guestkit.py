@@ -384,6 +384,7 @@ def test_disk_names_hotplug_nics_and_balloon(boot):
                         "-drive", f"file={hot},if=none,id=d2,format=raw",
                         "-device", "pcie-root-port,id=rp1,chassis=1",
                         "-device", "virtio-balloon-pci",
+                        "-smp", "1,maxcpus=2",
                         "-netdev", "user,id=n0",
                         "-device", "virtio-net-pci,netdev=n0,romfile=",
                         "-netdev", "user,id=n1,net=192.168.50.0/24",
@@ -410,6 +411,15 @@ def test_disk_names_hotplug_nics_and_balloon(boot):
         rc, out, _ = a.exec("for i in $(seq 100); do [ -b /dev/xvdb1 ] && break; "
                             "usleep 100000; done; stat -c %t:%T /dev/xvdb /dev/vdc")
         assert rc == 0 and len(set(out.split())) == 1, out
+
+        # Hot-added vCPU: onlined by the uevent helper.
+        slot = next(c for c in g.qmp.cmd("query-hotpluggable-cpus")["return"]
+                    if "qom-path" not in c)
+        r = g.qmp.cmd("device_add", driver=slot["type"], id="cpu1", **slot["props"])
+        assert "return" in r, r
+        rc, out, _ = a.exec("for i in $(seq 100); do [ $(nproc) = 2 ] && break; "
+                            "usleep 100000; done; nproc")
+        assert out.strip() == "2", out
 
         # Balloon: the guest gives memory back when asked.
         g.qmp.cmd("balloon", value=192 << 20)

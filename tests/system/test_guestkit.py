@@ -274,6 +274,9 @@ def test_console_shell_and_dhcp(boot):
     g.type("echo shell-$((6*7)); ip -o -4 addr show dev eth0\n")
     g.wait_log(rb"shell-42")
     g.wait_log(rb"inet 10\.0\.2\.15/24")
+    g.type("sleep 30 &\njobs\n")
+    g.wait_log(rb"\[1\]\+ +Running +sleep 30")
+    assert b"job control turned off" not in g.log_text()
     a = g.connect_agent()
     rc, out, _ = a.exec("cat /etc/resolv.conf; ip route show default")
     assert "nameserver 10.0.2.3" in out and "default via 10.0.2.2" in out, out
@@ -496,3 +499,40 @@ def test_agent_protocol_edge_cases_on_host(tmp_path):
         proc.kill()
         proc.wait()
         os.close(master)
+
+
+def test_qga_client_long_socket_path_and_stale_replies(tmp_path):
+    """qga.py reaches sockets past sun_path's limit and skips stale replies."""
+    long_dir = tmp_path / ("d" * 60) / ("e" * 60)
+    long_dir.mkdir(parents=True)
+    path = long_dir / "qga.sock"
+    assert len(str(path)) > 107
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    dfd = os.open(long_dir, os.O_PATH)
+    server.bind(f"/proc/self/fd/{dfd}/qga.sock")
+    os.close(dfd)
+    server.listen(1)
+
+    def fake_agent():
+        conn, _ = server.accept()
+        f = conn.makefile("rb")
+        # A reply left over from an earlier client, before any request.
+        conn.sendall(b'{"return": {"stale": true}}\n')
+        for line in f:
+            line = line.lstrip(b"\xff")
+            if not line.strip():
+                continue
+            req = json.loads(line)
+            if req["execute"] == "guest-sync-delimited":
+                conn.sendall(b"\xff" + json.dumps(
+                    {"return": req["arguments"]["id"]}).encode() + b"\n")
+            else:
+                conn.sendall(b'{"return": {}}\n')
+        conn.close()
+
+    t = threading.Thread(target=fake_agent, daemon=True)
+    t.start()
+    with GuestAgent(path, connect_timeout=5) as a:
+        assert a.command("guest-ping") == {}
+    server.close()
+    t.join(5)

@@ -69,6 +69,15 @@ void exec_handle_fds(const struct pollfd *fds, size_t n);
 /* Collect exited children (after SIGCHLD). */
 void exec_reap(void);
 
+/* files.c: the guest-file-* commands; each takes the request's
+ * "arguments" (may be NULL) and returns the complete reply. */
+json_t *cmd_file_open(json_t *args);
+json_t *cmd_file_close(json_t *args);
+json_t *cmd_file_read(json_t *args);
+json_t *cmd_file_write(json_t *args);
+json_t *cmd_file_seek(json_t *args);
+json_t *cmd_file_flush(json_t *args);
+
 /* commands.c */
 
 /* Handle one request (the bytes of a JSON object). Returns the reply to

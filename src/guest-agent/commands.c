@@ -11,7 +11,7 @@
 
 #include "agent.h"
 
-typedef json_t *(*command_fn)(json_t *args, bool *ret_delimit);
+typedef json_t *(*command_fn)(json_t *args);
 
 static json_t *error_reply(const char *class, const char *desc)
 {
@@ -23,26 +23,18 @@ static json_t *return_reply(json_t *value)
 	return json_pack("{s:o}", "return", value ? value : json_object());
 }
 
-static json_t *cmd_sync(json_t *args, bool *ret_delimit)
+static json_t *cmd_sync(json_t *args)
 {
 	json_t *id = json_object_get(args, "id");
 
-	(void)ret_delimit;
 	if (!json_is_integer(id))
 		return error_reply("GenericError", "Parameter 'id' is missing");
 	return return_reply(json_incref(id));
 }
 
-static json_t *cmd_sync_delimited(json_t *args, bool *ret_delimit)
-{
-	*ret_delimit = true;
-	return cmd_sync(args, ret_delimit);
-}
-
-static json_t *cmd_ping(json_t *args, bool *ret_delimit)
+static json_t *cmd_ping(json_t *args)
 {
 	(void)args;
-	(void)ret_delimit;
 	return return_reply(NULL);
 }
 
@@ -69,12 +61,11 @@ int agent_halt(const char *action)
 }
 
 /* Like qemu-ga, a successful guest-shutdown sends no reply. */
-static json_t *cmd_shutdown(json_t *args, bool *ret_delimit)
+static json_t *cmd_shutdown(json_t *args)
 {
 	const char *mode = json_string_value(json_object_get(args, "mode"));
 	const char *action;
 
-	(void)ret_delimit;
 	if (!mode || !strcmp(mode, "powerdown"))
 		action = "poweroff";
 	else if (!strcmp(mode, "halt"))
@@ -88,13 +79,12 @@ static json_t *cmd_shutdown(json_t *args, bool *ret_delimit)
 	return NULL;
 }
 
-static json_t *cmd_exec(json_t *args, bool *ret_delimit)
+static json_t *cmd_exec(json_t *args)
 {
 	char *error = NULL;
 	json_t *reply;
 	pid_t pid;
 
-	(void)ret_delimit;
 	pid = exec_start(args, &error);
 	if (pid < 0)
 		reply = error_reply("GenericError", error ? error : strerror((int)-pid));
@@ -104,12 +94,11 @@ static json_t *cmd_exec(json_t *args, bool *ret_delimit)
 	return reply;
 }
 
-static json_t *cmd_exec_status(json_t *args, bool *ret_delimit)
+static json_t *cmd_exec_status(json_t *args)
 {
 	json_t *pid = json_object_get(args, "pid");
 	json_t *status;
 
-	(void)ret_delimit;
 	if (!json_is_integer(pid))
 		return error_reply("GenericError", "Parameter 'pid' is missing");
 	status = exec_status((pid_t)json_integer_value(pid));
@@ -118,7 +107,7 @@ static json_t *cmd_exec_status(json_t *args, bool *ret_delimit)
 	return return_reply(status);
 }
 
-static json_t *cmd_info(json_t *args, bool *ret_delimit);
+static json_t *cmd_info(json_t *args);
 
 static const struct command {
 	const char *name;
@@ -126,20 +115,25 @@ static const struct command {
 	bool success_response;
 } commands[] = {
 	{ "guest-sync", cmd_sync, true },
-	{ "guest-sync-delimited", cmd_sync_delimited, true },
+	{ "guest-sync-delimited", cmd_sync, true },
 	{ "guest-ping", cmd_ping, true },
 	{ "guest-info", cmd_info, true },
 	{ "guest-shutdown", cmd_shutdown, false },
 	{ "guest-exec", cmd_exec, true },
 	{ "guest-exec-status", cmd_exec_status, true },
+	{ "guest-file-open", cmd_file_open, true },
+	{ "guest-file-close", cmd_file_close, true },
+	{ "guest-file-read", cmd_file_read, true },
+	{ "guest-file-write", cmd_file_write, true },
+	{ "guest-file-seek", cmd_file_seek, true },
+	{ "guest-file-flush", cmd_file_flush, true },
 };
 
-static json_t *cmd_info(json_t *args, bool *ret_delimit)
+static json_t *cmd_info(json_t *args)
 {
 	json_t *list = json_array();
 
 	(void)args;
-	(void)ret_delimit;
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		json_array_append_new(list, json_pack("{s:s,s:b,s:b}", "name", commands[i].name,
 						      "enabled", 1, "success-response",
@@ -174,7 +168,8 @@ json_t *agent_dispatch(const char *req, size_t len, bool *ret_delimit)
 			reply = json_pack("{s:{s:s,s:s++}}", "error", "class", "CommandNotFound",
 					  "desc", "The command ", name, " has not been found");
 		else
-			reply = commands[i].fn(json_is_object(args) ? args : NULL, ret_delimit);
+			reply = commands[i].fn(json_is_object(args) ? args : NULL);
+		*ret_delimit = !strcmp(name, "guest-sync-delimited");
 	}
 	if (reply && json_object_get(msg, "id"))
 		json_object_set(reply, "id", json_object_get(msg, "id"));

@@ -5,6 +5,8 @@ the power paths (ACPI button, agent shutdown/reboot, kernel panic).
 Each test boots one small guest (256 MiB) and keeps its serial log and QMP
 traffic in build/test-logs/<test>/.
 """
+import base64
+import hashlib
 import json
 import os
 import pathlib
@@ -20,7 +22,7 @@ import time
 import pytest
 
 from conftest import GUEST, LOGS
-from qga import GuestAgent
+from qga import AgentError, GuestAgent
 
 QEMU = shutil.which("qemu-system-x86_64")
 READY = b"DOMUS-GUEST-READY"
@@ -253,6 +255,20 @@ def test_boot_disks_agent_and_static_nic(boot):
     assert (rc, out) == (0, "HELLO AGENT\n")
     rc, out, _ = a.exec("kill -9 $$")
     assert rc == -9
+    blob = bytes(range(256)) * 5000
+    a.write_file("/tmp/blob", blob)
+    assert a.exec("md5sum < /tmp/blob")[1].split()[0] == hashlib.md5(blob).hexdigest()
+    assert a.read_file("/tmp/blob") == blob
+    handle = a.command("guest-file-open", {"path": "/tmp/blob"})
+    assert a.command("guest-file-seek", {"handle": handle, "offset": -3,
+                                         "whence": "end"})["position"] == len(blob) - 3
+    r = a.command("guest-file-read", {"handle": handle, "count": 10})
+    assert base64.b64decode(r["buf-b64"]) == blob[-3:] and r["eof"]
+    a.command("guest-file-close", {"handle": handle})
+    with pytest.raises(AgentError):
+        a.command("guest-file-read", {"handle": handle})
+    with pytest.raises(AgentError):
+        a.command("guest-file-open", {"path": "/no/such/file"})
 
     rc, out, _ = a.exec("ip -o -4 addr show dev eth0; ip route show default")
     assert "inet 10.0.2.15/24" in out and "default via 10.0.2.2 dev eth0" in out, out
@@ -437,7 +453,6 @@ def test_disk_names_hotplug_nics_and_balloon(boot):
 
 def test_agent_protocol_edge_cases_on_host(tmp_path):
     """Run domus-agent on the host over a raw pty: bad input, resync, limits."""
-    import base64
     import pty
     import tty
     agent_bin = GUEST / "work/domus-agent"
@@ -494,6 +509,27 @@ def test_agent_protocol_edge_cases_on_host(tmp_path):
         out = base64.b64decode(st["return"]["out-data"])
         assert st["return"]["exitcode"] == 0
         assert len(out) == 3000000 + len("from-env\n") and out.endswith(b"from-env\n")
+        target = str(tmp_path / "f")
+        reply = json.loads(request(json.dumps({
+            "execute": "guest-file-open", "arguments": {"path": target, "mode": "x"}}).encode()))
+        assert reply["error"]["desc"] == "Invalid parameter 'mode'"
+        h = json.loads(request(json.dumps({
+            "execute": "guest-file-open", "arguments": {"path": target, "mode": "w+"}}).encode()))
+        h = h["return"]
+        for cmd, args, ok in [("guest-file-write", {"buf-b64": "aGVsbG8=", "count": 4}, True),
+                              ("guest-file-seek", {"offset": 1, "whence": 0}, True),
+                              ("guest-file-read", {"count": 100}, True),
+                              ("guest-file-write", {"buf-b64": "!!"}, False),
+                              ("guest-file-read", {"count": -1}, False),
+                              ("guest-file-flush", {}, True),
+                              ("guest-file-close", {}, True),
+                              ("guest-file-close", {}, False)]:
+            reply = json.loads(request(json.dumps({
+                "execute": cmd, "arguments": {"handle": h, **args}}).encode()))
+            assert ("return" in reply) == ok, (cmd, args, reply)
+            if cmd == "guest-file-read" and ok:
+                assert base64.b64decode(reply["return"]["buf-b64"]) == b"ell"
+        assert (tmp_path / "f").read_bytes() == b"hell"
         assert proc.poll() is None
     finally:
         proc.kill()

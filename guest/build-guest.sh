@@ -25,6 +25,7 @@ WORK=$OUT/work
 GUEST_MODULES=(
 	virtio_pci virtio_blk virtio_net virtio_console virtio_balloon virtio_scsi
 	virtio-rng pvpanic-pci pvpanic-mmio ata_piix sd_mod vmxnet3 button evdev
+	qemu_fw_cfg
 )
 
 log() { echo "guest: $*" >&2; }

@@ -364,8 +364,14 @@ def test_hvm_image_boots(boot):
     g = boot(machine="pc", kernel=False, root=False,
              extra=["-drive", f"file={GUEST / 'hvm.img'},if=none,id=h0,format=raw,"
                               "snapshot=on",
-                    "-device", "ide-hd,drive=h0,bus=ide.0,serial=hda"])
+                    "-device", "ide-hd,drive=h0,bus=ide.0,serial=hda",
+                    "-fw_cfg", "name=opt/domus/cmdline,string=domus.hostname=hvmguest "
+                               "domus.net0=10.0.2.15/24,,10.0.2.2",  # QEMU doubles commas
+                    "-netdev", "user,id=n0",
+                    "-device", "virtio-net-pci,netdev=n0,romfile="])
     g.wait_ready(timeout=90)
+    # Parameters given through fw_cfg (HVM has no kernel command line).
+    g.wait_log(rb"domus-guest: hvmguest kernel .* eth0=10\.0\.2\.15/24")
     # The IDE disk's serial (SCSI VPD page 0x80 via libata) names it.
     g.type("cat /sys/block/sda/device/model; stat -c '%n=%t:%T' /dev/hda1 /dev/sda1\n")
     g.wait_log(rb"QEMU HARDDISK")

@@ -194,7 +194,7 @@ mbr_entry() {
 # syslinux, the kernel and the initramfs; the guest runs from the initramfs.
 build_hvm() {
 	local part=$WORK/hvm-part.img img=$OUT/hvm.img.tmp
-	local part_start=2048 part_mib=48 part_sectors
+	local part_start=2048 part_mib=24 part_sectors
 	if ! stale "$OUT/hvm.img" "$OUT/vmlinuz" "$OUT/initrd.img" "$GUEST_SRC/syslinux.cfg"; then return; fi
 	log "building hvm.img"
 	part_sectors=$((part_mib * 2048))

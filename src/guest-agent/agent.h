@@ -78,6 +78,12 @@ json_t *cmd_file_write(json_t *args);
 json_t *cmd_file_seek(json_t *args);
 json_t *cmd_file_flush(json_t *args);
 
+/* main.c */
+
+/* In a forked child before exec: undo the agent's signal setup (SIGCHLD
+ * blocked for the signalfd, SIGPIPE ignored), which exec would keep. */
+void agent_child_signals(void);
+
 /* commands.c */
 
 /* Handle one request (the bytes of a JSON object). Returns the reply to

@@ -3,7 +3,6 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,7 +47,7 @@ int agent_halt(const char *action)
 		int null = open("/dev/null", O_RDWR | O_CLOEXEC);
 
 		setsid();
-		signal(SIGPIPE, SIG_DFL);
+		agent_child_signals();
 		if (null >= 0) {
 			dup2(null, 0);
 			dup2(null, 1);

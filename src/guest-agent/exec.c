@@ -4,7 +4,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -121,7 +120,7 @@ static _Noreturn void child_exec(const char *path, char **argv, char **envp, int
 	int e;
 
 	setsid();
-	signal(SIGPIPE, SIG_DFL);
+	agent_child_signals();
 	if (out < 0)
 		out = null;
 	if (err < 0)

@@ -255,6 +255,9 @@ def test_boot_disks_agent_and_static_nic(boot):
     assert (rc, out) == (0, "HELLO AGENT\n")
     rc, out, _ = a.exec("kill -9 $$")
     assert rc == -9
+    # Children start with a clean signal mask (the agent blocks SIGCHLD).
+    rc, out, _ = a.exec("grep -E '^Sig(Blk|Ign)' /proc/self/status")
+    assert "SigBlk:\t0000000000000000" in out, out
     blob = bytes(range(256)) * 5000
     a.write_file("/tmp/blob", blob)
     assert a.exec("md5sum < /tmp/blob")[1].split()[0] == hashlib.md5(blob).hexdigest()

@@ -107,7 +107,8 @@ build_agent() {
 	if stale "$AGENT" "$AGENT_SRC"/*.c "$AGENT_SRC"/*.h "$0"; then
 		log "building domus-agent"
 		mkdir -p "$WORK"
-		gcc -static -O2 -Wall -Wextra -Werror -std=gnu11 -o "$AGENT.tmp" \
+		gcc -static -O2 -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wmissing-prototypes \
+			-Wstrict-prototypes -o "$AGENT.tmp" \
 			"$AGENT_SRC"/*.c /usr/lib/x86_64-linux-gnu/libjansson.a
 		strip "$AGENT.tmp"
 		mv "$AGENT.tmp" "$AGENT"

@@ -196,7 +196,7 @@ mbr_entry() {
 build_hvm() {
 	local part=$WORK/hvm-part.img img=$OUT/hvm.img.tmp
 	local part_start=2048 part_mib=24 part_sectors
-	if ! stale "$OUT/hvm.img" "$OUT/vmlinuz" "$OUT/initrd.img" "$GUEST_SRC/syslinux.cfg"; then return; fi
+	if ! stale "$OUT/hvm.img" "$OUT/vmlinuz" "$OUT/initrd.img" "$GUEST_SRC/syslinux.cfg" "$0"; then return; fi
 	log "building hvm.img"
 	part_sectors=$((part_mib * 2048))
 	rm -f "$part" "$img"

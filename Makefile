@@ -17,7 +17,7 @@ DEB_PACKAGES := \
 	build-essential meson ninja-build pkg-config clang libclang-rt-14-dev \
 	libjansson-dev libcmocka-dev python3 python3-pytest \
 	qemu-system-x86 qemu-utils seabios ipxe-qemu \
-	busybox-static cpio e2fsprogs kmod \
+	busybox-static cpio lz4 e2fsprogs kmod \
 	syslinux syslinux-common mtools \
 	iproute2 bridge-utils iputils-ping procps psmisc util-linux \
 	lvm2 nbdkit libnbd-bin fio

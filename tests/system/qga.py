@@ -3,6 +3,7 @@
     agent = GuestAgent("/run/.../qga.sock")   # QEMU's chardev socket
     agent.ping()
     rc, out, err = agent.exec("uname -r", timeout=30)
+    agent.write_file("/tmp/f", b"data"); agent.read_file("/tmp/f")
     agent.shutdown("powerdown")
 
 Every command starts with guest-sync-delimited: the agent answers with a
@@ -152,6 +153,32 @@ class GuestAgent:
         """Ask for a clean shutdown; on success the agent sends no reply."""
         self.sync()
         self._send("guest-shutdown", {"mode": mode})
+
+    def read_file(self, path, chunk=1 << 20):
+        """The contents of guest file PATH (bytes), via guest-file-*."""
+        handle = self.command("guest-file-open", {"path": path, "mode": "r"})
+        data = b""
+        try:
+            while True:
+                r = self.command("guest-file-read", {"handle": handle, "count": chunk})
+                data += base64.b64decode(r["buf-b64"])
+                if r["eof"] or r["count"] == 0:
+                    return data
+        finally:
+            self.command("guest-file-close", {"handle": handle})
+
+    def write_file(self, path, data, chunk=1 << 20):
+        """Create or replace guest file PATH with DATA (bytes or str)."""
+        if isinstance(data, str):
+            data = data.encode()
+        handle = self.command("guest-file-open", {"path": path, "mode": "w"})
+        try:
+            for off in range(0, len(data), chunk):
+                piece = data[off:off + chunk]
+                self.command("guest-file-write", {
+                    "handle": handle, "buf-b64": base64.b64encode(piece).decode()})
+        finally:
+            self.command("guest-file-close", {"handle": handle})
 
     def exec(self, cmd, timeout=60.0, input=None):
         """Run `/bin/sh -c CMD` in the guest; return (rc, stdout, stderr).

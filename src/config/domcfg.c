@@ -186,6 +186,12 @@ static int get_unsigned(struct builder *b, const struct xlcfg_setting *s, unsign
 	return r;
 }
 
+bool domcfg_bootloader_is_pygrub(const char *bootloader)
+{
+	const char *base = strrchr(bootloader, '/');
+	return streq(base ? base + 1 : bootloader, "pygrub");
+}
+
 bool domcfg_name_valid(const char *name)
 {
 	size_t n = strlen(name);
@@ -509,7 +515,7 @@ static const struct key_info keys[] = {
 	{ "usbdevice", NULL, "no USB devices" },
 	{ "soundhw", NULL, "no sound devices" },
 	{ "cpus", NULL, "vCPU pinning is set with vcpu-pin" },
-	{ "bootloader_args", NULL, "bootloaders are not supported" },
+	{ "bootloader_args", NULL, "pygrub takes the menu's default entry" },
 	{ "dhcp", NULL, "an xm-era setting; configure the guest's network inside it" },
 	{ "netmask", NULL, "an xm-era setting; configure the guest's network inside it" },
 	{ "gateway", NULL, "an xm-era setting; configure the guest's network inside it" },
@@ -639,9 +645,9 @@ static int finish(struct builder *b)
 	if (c->cmdline && (c->root || c->extra) &&
 	    add_warning(b, "root and extra ignored: cmdline is set") < 0)
 		return -ENOMEM;
-	if (c->bootloader && add_warning(b, "bootloader '%s' is not supported: set kernel "
-					 "(and ramdisk) to boot a pv domain, or type = 'hvm'",
-					 c->bootloader) < 0)
+	if (c->bootloader && !domcfg_bootloader_is_pygrub(c->bootloader) &&
+	    add_warning(b, "bootloader '%s' is not supported (pygrub is): set kernel "
+			"(and ramdisk) to boot a pv domain, or type = 'hvm'", c->bootloader) < 0)
 		return -ENOMEM;
 	return 0;
 }

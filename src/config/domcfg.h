@@ -133,6 +133,10 @@ int disk_format_from_name(const char *s);
  * with '-' or '.', not all digits (that would read as a domain id). */
 bool domcfg_name_valid(const char *name);
 
+/* True if BOOTLOADER is pygrub (any path): Domus reads the guest's boot
+ * menu itself (src/boot). */
+bool domcfg_bootloader_is_pygrub(const char *bootloader);
+
 /* A UUID in the 8-4-4-4-12 hex form (either case). */
 bool domcfg_uuid_valid(const char *uuid);
 

@@ -11,6 +11,7 @@
 #include "daemon/console.h"
 #include "daemon/daemon.h"
 #include "daemon/netdev.h"
+#include "boot/pygrub.h"
 #include "common/cleanup.h"
 #include "common/jsonrpc.h"
 #include "common/log.h"
@@ -508,13 +509,14 @@ static int plan_check(const struct domcfg *c, char *errbuf, size_t errsize)
 			 (unsigned long long)want, (unsigned long long)host_mb);
 		return -ENOMEM;
 	}
-	if (c->bootloader) {
-		snprintf(errbuf, errsize, "bootloader '%s' is not supported: give kernel= and ramdisk=",
-			 c->bootloader);
-		return -EOPNOTSUPP;
-	}
 	if (c->type == DOM_TYPE_HVM)
 		return 0;
+	if (c->bootloader && !domcfg_bootloader_is_pygrub(c->bootloader)) {
+		snprintf(errbuf, errsize, "bootloader '%s' is not supported (pygrub is)", c->bootloader);
+		return -EOPNOTSUPP;
+	}
+	if (c->bootloader)
+		return 0; /* the kernel comes from the guest's disk */
 	if (!c->kernel) {
 		snprintf(errbuf, errsize, "a %s domain needs a kernel (kernel = \"/path/to/vmlinuz\")",
 			 dom_type_name(c->type));
@@ -524,6 +526,44 @@ static int plan_check(const struct domcfg *c, char *errbuf, size_t errsize)
 	if (r == 0 && c->ramdisk)
 		r = check_readable_file("ramdisk", c->ramdisk, errbuf, errsize);
 	return r;
+}
+
+/* pygrub: the kernel, initrd and arguments named by the boot menu on the
+ * domain's first disk, copied into its run directory. */
+static int run_bootloader(struct domain *d, const struct launch_plan *p, struct boot_entry *ret,
+			  char *errbuf, size_t errsize)
+{
+	_cleanup_free_ char *base = NULL, *args = NULL;
+	const struct qemu_disk *disk = NULL;
+	int r;
+
+	for (size_t i = 0; i < p->n_disks && !disk; i++)
+		if (!p->disks[i].cdrom && p->disks[i].path)
+			disk = &p->disks[i];
+	if (!disk) {
+		snprintf(errbuf, errsize, "bootloader: the domain has no disk to boot from");
+		return -EINVAL;
+	}
+	if (!streq(disk->format, "raw")) {
+		snprintf(errbuf, errsize, "bootloader: disk '%s' must be raw, not %s", disk->vdev,
+			 disk->format);
+		return -EOPNOTSUPP;
+	}
+	r = pygrub_extract(disk->path, d->run_dir, ret, errbuf, errsize);
+	if (r < 0)
+		return r;
+	/* As pygrub --args: the config's root/extra follow the menu's own. */
+	base = domcfg_kernel_cmdline(d->cfg);
+	args = base ? strprintf("%s%s%s", ret->args, *ret->args && *base ? " " : "", base) : NULL;
+	if (!args) {
+		boot_entry_release(ret);
+		return -ENOMEM;
+	}
+	free(ret->args);
+	ret->args = TAKE_PTR(args);
+	log_info("domain %s (%d): bootloader found kernel '%s' in '%s'", d->name, d->domid,
+		 ret->title ? ret->title : "(default)", disk->path);
+	return 0;
 }
 
 /* Start QEMU detached: a grandchild in its own session, working directory
@@ -886,6 +926,7 @@ static int launch(struct domain *d, const struct domain_create_args *a, char *er
 		  size_t errsize)
 {
 	struct launch_plan plan = { 0 };
+	struct boot_entry boot = { 0 };
 	_cleanup_strv_free_ char **argv = NULL;
 	_cleanup_free_ char *console_log = strprintf("%s/guest-%s.log",
 						     daemon_state.paths.console_dir, d->name);
@@ -900,6 +941,13 @@ static int launch(struct domain *d, const struct domain_create_args *a, char *er
 	if (r == 0)
 		r = plan_nics(d->cfg, d->domid, &plan, errbuf, errsize);
 	if (r == 0) {
+		r = mkdir_p(d->run_dir, 0750);
+		if (r < 0)
+			snprintf(errbuf, errsize, "cannot create '%s': %s", d->run_dir, strerror(-r));
+	}
+	if (r == 0 && d->cfg->bootloader && d->cfg->type != DOM_TYPE_HVM)
+		r = run_bootloader(d, &plan, &boot, errbuf, errsize);
+	if (r == 0) {
 		struct qemu_launch l = {
 			.binary = daemon_state.conf.qemu_binary,
 			.accel = daemon_state.conf.accel,
@@ -910,16 +958,14 @@ static int launch(struct domain *d, const struct domain_create_args *a, char *er
 			.n_disks = plan.n_disks,
 			.nics = plan.nics,
 			.n_nics = plan.n_nics,
+			.boot_kernel = boot.kernel,
+			.boot_ramdisk = boot.initrd,
+			.boot_cmdline = boot.args,
 		};
 		r = qemu_build_argv(&l, &argv, errbuf, errsize);
 	}
 	if (r < 0)
 		goto out;
-	r = mkdir_p(d->run_dir, 0750);
-	if (r < 0) {
-		snprintf(errbuf, errsize, "cannot create '%s': %s", d->run_dir, strerror(-r));
-		goto out;
-	}
 	pid = spawn_detached(argv, d->run_dir);
 	if (pid < 0) {
 		r = pid;
@@ -949,6 +995,7 @@ static int launch(struct domain *d, const struct domain_create_args *a, char *er
 	if (r == 0)
 		r = open_consoles(d);
 out:
+	boot_entry_release(&boot);
 	launch_plan_release(&plan);
 	return r;
 }

@@ -143,12 +143,14 @@ static void add_common(struct argv_builder *b, const struct qemu_launch *l)
 static void add_pv_boot(struct argv_builder *b, const struct qemu_launch *l)
 {
 	const struct domcfg *c = l->cfg;
-	_cleanup_free_ char *cmdline = qemu_kernel_cmdline(c);
+	_cleanup_free_ char *cmdline = l->boot_kernel ? strprintf("console=ttyS0 %s", l->boot_cmdline)
+						      : qemu_kernel_cmdline(c);
 	_cleanup_free_ char *log = qemu_escape(l->console_log);
+	const char *ramdisk = l->boot_kernel ? l->boot_ramdisk : c->ramdisk;
 
-	add2(b, "-kernel", c->kernel);
-	if (c->ramdisk)
-		add2(b, "-initrd", c->ramdisk);
+	add2(b, "-kernel", l->boot_kernel ? l->boot_kernel : c->kernel);
+	if (ramdisk)
+		add2(b, "-initrd", ramdisk);
 	add2(b, "-append", cmdline ? cmdline : "");
 	/* hvc0, for configs that say console=hvc0 (Xen's PV console). */
 	add(b, "-chardev");

@@ -45,7 +45,9 @@ struct qemu_launch {
 	size_t n_disks;
 	const struct qemu_nic *nics;
 	size_t n_nics;
-	bool start_paused;        /* always -S; the daemon resumes */
+	/* Set when a bootloader found the kernel inside the guest's disk:
+	 * they replace cfg's kernel, ramdisk and kernel arguments. */
+	const char *boot_kernel, *boot_ramdisk, *boot_cmdline;
 };
 
 /* Build the argv (NULL-terminated, malloc'd strings) for L. Returns 0 or

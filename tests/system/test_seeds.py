@@ -12,7 +12,7 @@ from conftest import KIT, REPO, agent, domains, wait_ready
 SEEDS = REPO / "tests/unit/golden/xlcfg"
 
 
-def localize(instance, text):
+def localize(instance, text, root_image=KIT["rootfs.img"]):
     """Point kernel/ramdisk at the kit and each disk target at a file: the
     root-looking disk gets a raw copy of the kit's rootfs, others a blank."""
     text = re.sub(r"^(kernel\s*=\s*)(['\"]).*?\2", rf"\g<1>'{KIT['vmlinuz']}'", text, flags=re.M)
@@ -26,7 +26,7 @@ def localize(instance, text):
         vdev = rest.split(",")[1].split(":")[0].replace("/dev/", "")
         path = instance.root / (re.sub(r"\W", "_", target) + ".img")
         if vdev == root_dev:
-            subprocess.run(["cp", "--sparse=always", str(KIT["rootfs.img"]), str(path)], check=True)
+            subprocess.run(["cp", "--sparse=always", str(root_image), str(path)], check=True)
         else:
             subprocess.run(["truncate", "-s", "64M", str(path)], check=True)
         return f"'{prefix}{path}{rest}'"
@@ -34,11 +34,11 @@ def localize(instance, text):
     return re.sub(r"'(phy:|file:)?(/dev/[^,']+)(,[^']*)'", disk, text)
 
 
-def boot(instance, netns, seed, bridges):
+def boot(instance, netns, seed, bridges, **kw):
     for br in bridges:
         netns.bridge(br)
     cfg = instance.root / f"{seed}.cfg"
-    cfg.write_text(localize(instance, (SEEDS / f"{seed}.cfg").read_text()))
+    cfg.write_text(localize(instance, (SEEDS / f"{seed}.cfg").read_text(), **kw))
     instance.run("create", cfg)
     name = domains(instance).popitem()[0]
     wait_ready(instance, name, timeout=120)
@@ -87,4 +87,40 @@ def test_seed_000_titanic(instance, netns):
     with agent(instance, name) as ga:
         rc, out, _ = ga.exec("ls /dev/hda1 /dev/hda2")
         assert rc == 0, out
+    instance.run("destroy", name)
+
+
+def grub_disk(instance):
+    """The kit's root filesystem with the kernel and initrd in /boot and a
+    GRUB 2 menu naming them, as a Debian guest installed with
+    xen-create-image --pygrub has."""
+    tree = instance.root / "grubtree"
+    tree.mkdir()
+    subprocess.run(["debugfs", "-R", f"rdump / {tree}", str(KIT["rootfs.img"])], check=True,
+                   capture_output=True)
+    boot_dir = tree / "boot"
+    (boot_dir / "grub").mkdir(parents=True, exist_ok=True)
+    shutil.copy(KIT["vmlinuz"], boot_dir / "vmlinuz-6.1-kit")
+    shutil.copy(KIT["initrd.img"], boot_dir / "initrd.img-6.1-kit")
+    (boot_dir / "grub/grub.cfg").write_text(
+        "set default=0\nset timeout=5\n"
+        "menuentry 'Debian GNU/Linux, kit' {\n"
+        "\tlinux /boot/vmlinuz-6.1-kit domus.hostname=from-grub\n"
+        "\tinitrd /boot/initrd.img-6.1-kit\n}\n")
+    img = instance.root / "grub-root.img"
+    subprocess.run(["mke2fs", "-q", "-t", "ext4", "-d", str(tree), str(img), "64M"], check=True)
+    return img
+
+
+def test_seed_001_origami_pygrub(instance, netns):
+    """xen-create-image --pygrub: the kernel lives inside the guest's disk."""
+    name = boot(instance, netns, "origami", ["xenbr0"], root_image=grub_disk(instance))
+    with agent(instance, name) as ga:
+        rc, out, _ = ga.exec("hostname; cat /proc/cmdline; cat /sys/class/net/eth0/address")
+        assert rc == 0, out
+        lines = out.split("\n")
+        assert lines[0] == "from-grub"
+        assert "root=/dev/xvda2" in lines[1]
+        assert lines[2] == "00:16:3e:78:20:21"
+    assert "bootloader found kernel 'Debian GNU/Linux, kit'" in instance.run("dmesg").stdout
     instance.run("destroy", name)

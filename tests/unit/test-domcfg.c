@@ -361,13 +361,15 @@ static void test_checks(void **state)
 static void test_warnings(void **state)
 {
 	struct domcfg *c = build_ok("name='a'\nfoo=1\nsdl=0\nusb=1\npae=1\ncmdline='x'\nroot='y'\n"
-				    "bootloader='pygrub'\n");
+				    "bootloader='/usr/lib/xen/bin/pygrub'\n");
 
 	assert_string_equal(c->warnings[0], "t.cfg:2:1: unknown key 'foo' ignored");
 	assert_string_equal(c->warnings[1], "t.cfg:4:1: 'usb' ignored: no USB devices");
 	assert_string_equal(c->warnings[2], "root and extra ignored: cmdline is set");
-	assert_non_null(strstr(c->warnings[3], "bootloader 'pygrub' is not supported"));
-	assert_null(c->warnings[4]);
+	assert_null(c->warnings[3]); /* pygrub is supported */
+	domcfg_free(c);
+	c = build_ok("name='a'\nbootloader='/usr/bin/grub-xen'\n");
+	assert_non_null(strstr(c->warnings[0], "bootloader '/usr/bin/grub-xen' is not supported"));
 	domcfg_free(c);
 }
 

@@ -795,9 +795,14 @@ static void finalize(struct domain *d)
 		log_err("domain %s (%d): device model exited unexpectedly: %s", d->name, d->domid,
 			msg ? msg : "");
 	}
-	/* QEMU is our grandchild normally; when it was started by this daemon
-	 * instance and reparented to us (subreaper), reap it. */
-	waitpid(d->pid, &status, WNOHANG);
+	/* The daemon is a child subreaper: QEMUs it started are its children and
+	 * must be reaped (a QEMU from an earlier daemon is not: ECHILD). */
+	for (int i = 0; i < 500; i++) {
+		pid_t w = waitpid(d->pid, &status, WNOHANG);
+		if (w == d->pid || (w < 0 && errno != EINTR))
+			break;
+		usleep(10000);
+	}
 	console_mux_free(TAKE_PTR(d->serial));
 	console_mux_free(TAKE_PTR(d->pvcon));
 	rm_rf(d->run_dir);

@@ -152,6 +152,10 @@ int main(int argc, char **argv)
 		log_err("cannot detach: %s", strerror(errno));
 		return 1;
 	}
+	/* QEMUs started through a double fork become our children (not
+	 * inherited across fork, so set after detaching): reaped even where
+	 * init does not reap orphans. */
+	prctl(PR_SET_CHILD_SUBREAPER, 1);
 	r = log_open(daemon_state.paths.daemon_log);
 	if (r < 0) {
 		log_err("cannot open '%s': %s", daemon_state.paths.daemon_log, strerror(-r));

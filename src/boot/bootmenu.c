@@ -71,6 +71,23 @@ static char *keyword(char *line, char **rest)
 	return line;
 }
 
+/* The next non-blank, non-comment line of TEXT as a keyword and the rest;
+ * *LINE (to be freed) owns both. Returns false at the end. */
+static bool next_statement(const char *text, size_t len, size_t *pos, char **line, char **kw,
+			   char **rest)
+{
+	for (;;) {
+		free(*line);
+		*line = next_line(text, len, pos);
+		if (!*line)
+			return false;
+		if (**line && **line != '#') {
+			*kw = keyword(*line, rest);
+			return true;
+		}
+	}
+}
+
 /* Remove one level of '...' or "..." quoting around S, in place. */
 static char *unquote(char *s)
 {
@@ -136,17 +153,12 @@ static int parse_grub2(struct menu *m, const char *text, size_t len)
 	struct boot_entry *cur = NULL;
 	size_t pos = 0;
 	int depth = 0; /* braces of the current menuentry */
+	_cleanup_free_ char *line = NULL;
+	char *rest, *kw;
 
-	for (;;) {
-		_cleanup_free_ char *line = next_line(text, len, &pos);
-		char *rest, *kw;
+	while (next_statement(text, len, &pos, &line, &kw, &rest)) {
 		int r = 0;
 
-		if (!line)
-			break;
-		if (!*line || *line == '#')
-			continue;
-		kw = keyword(line, &rest);
 		if (!cur && streq(kw, "set") && startswith(rest, "default")) {
 			char *v = rest + strlen("default");
 			while (*v == '=' || isspace((unsigned char)*v))
@@ -176,17 +188,12 @@ static int parse_legacy(struct menu *m, const char *text, size_t len, bool extli
 {
 	struct boot_entry *cur = NULL;
 	size_t pos = 0;
+	_cleanup_free_ char *line = NULL;
+	char *rest, *kw;
 
-	for (;;) {
-		_cleanup_free_ char *line = next_line(text, len, &pos);
-		char *rest, *kw;
+	while (next_statement(text, len, &pos, &line, &kw, &rest)) {
 		int r = 0;
 
-		if (!line)
-			break;
-		if (!*line || *line == '#')
-			continue;
-		kw = keyword(line, &rest);
 		if (strcasecmp(kw, "default") == 0 && !cur) {
 			free(m->default_name);
 			m->default_name = strdup(rest);

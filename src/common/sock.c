@@ -44,18 +44,26 @@ static int fill_addr(const char *path, struct sockaddr_un *sa, int *ret_dirfd)
 	return 0;
 }
 
-int unix_connect(const char *path)
+/* A new stream socket and the address of PATH; *RET_DIRFD must be closed
+ * after bind/connect. Returns the socket or -errno. */
+static int unix_socket(const char *path, struct sockaddr_un *sa, int *ret_dirfd)
 {
-	struct sockaddr_un sa;
-	_cleanup_close_ int dirfd = -1;
-	_cleanup_close_ int fd = -1;
-	int r = fill_addr(path, &sa, &dirfd);
+	int fd, r = fill_addr(path, sa, ret_dirfd);
 
 	if (r < 0)
 		return r;
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	return fd < 0 ? -errno : fd;
+}
+
+int unix_connect(const char *path)
+{
+	struct sockaddr_un sa;
+	_cleanup_close_ int dirfd = -1;
+	_cleanup_close_ int fd = unix_socket(path, &sa, &dirfd);
+
 	if (fd < 0)
-		return -errno;
+		return fd;
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
 		return -errno;
 	return TAKE_FD(fd);
@@ -65,14 +73,10 @@ int unix_listen(const char *path, int backlog)
 {
 	struct sockaddr_un sa;
 	_cleanup_close_ int dirfd = -1;
-	_cleanup_close_ int fd = -1;
-	int r = fill_addr(path, &sa, &dirfd);
+	_cleanup_close_ int fd = unix_socket(path, &sa, &dirfd);
 
-	if (r < 0)
-		return r;
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
-		return -errno;
+		return fd;
 	unlink(path);
 	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
 		return -errno;

@@ -134,90 +134,73 @@ static json_t *api_list(json_t *params, int fd, bool *took_fd)
 	return json_result_reply(json_pack("{s:o,s:o}", "host", host, "domains", doms));
 }
 
-static json_t *api_destroy(json_t *params, int fd, bool *took_fd)
+/* An operation on the domain named by params.domain. */
+typedef int (*domain_op)(struct domain *d, json_t *params, char *errbuf, size_t errsize);
+
+/* Run OP on params.domain. The reply carries the domain's generation from
+ * before OP when WITH_GENERATION (for `wait`). */
+static json_t *on_domain(json_t *params, domain_op op, bool with_generation)
 {
 	json_t *err = NULL;
 	struct domain *d = param_domain(params, &err);
 	char errbuf[ERRBUF_SIZE] = "";
+	unsigned gen;
 	int r;
 
 	if (!d)
 		return err;
-	r = domain_destroy(d, errbuf, sizeof(errbuf));
-	domain_unref(d);
-	return r < 0 ? errno_reply(r, errbuf) : json_result_reply(NULL);
-}
-
-static json_t *generation_reply(struct domain *d, unsigned gen, int r, const char *errbuf)
-{
+	pthread_mutex_lock(&daemon_state.lock);
+	gen = d->generation;
+	pthread_mutex_unlock(&daemon_state.lock);
+	r = op(d, params, errbuf, sizeof(errbuf));
 	domain_unref(d);
 	if (r < 0)
 		return errno_reply(r, errbuf);
-	return json_result_reply(json_pack("{s:i}", "generation", gen));
+	return json_result_reply(with_generation ? json_pack("{s:i}", "generation", gen) : NULL);
 }
 
-static json_t *api_shutdown(json_t *params, int fd, bool *took_fd)
+static int op_destroy(struct domain *d, json_t *params, char *errbuf, size_t errsize)
 {
-	json_t *err = NULL;
-	struct domain *d = param_domain(params, &err);
-	char errbuf[ERRBUF_SIZE] = "";
-	unsigned gen;
-
-	if (!d)
-		return err;
-	gen = d->generation;
-	return generation_reply(d, gen, domain_shutdown(d, errbuf, sizeof(errbuf)), errbuf);
+	return domain_destroy(d, errbuf, errsize);
 }
 
-static json_t *api_reboot(json_t *params, int fd, bool *took_fd)
+static int op_shutdown(struct domain *d, json_t *params, char *errbuf, size_t errsize)
 {
-	json_t *err = NULL;
-	struct domain *d = param_domain(params, &err);
-	char errbuf[ERRBUF_SIZE] = "";
-	bool force = json_is_true(json_object_get(params, "force"));
-	unsigned gen;
-
-	if (!d)
-		return err;
-	gen = d->generation;
-	return generation_reply(d, gen, domain_reboot(d, force, errbuf, sizeof(errbuf)), errbuf);
+	return domain_shutdown(d, errbuf, errsize);
 }
 
-static json_t *pause_common(json_t *params, bool pause)
+static int op_reboot(struct domain *d, json_t *params, char *errbuf, size_t errsize)
 {
-	json_t *err = NULL;
-	struct domain *d = param_domain(params, &err);
-	char errbuf[ERRBUF_SIZE] = "";
-	int r;
-
-	if (!d)
-		return err;
-	r = domain_pause(d, pause, errbuf, sizeof(errbuf));
-	domain_unref(d);
-	return r < 0 ? errno_reply(r, errbuf) : json_result_reply(NULL);
+	return domain_reboot(d, json_is_true(json_object_get(params, "force")), errbuf, errsize);
 }
 
-static json_t *api_pause(json_t *params, int fd, bool *took_fd) { return pause_common(params, true); }
-static json_t *api_unpause(json_t *params, int fd, bool *took_fd) { return pause_common(params, false); }
-
-static json_t *api_rename(json_t *params, int fd, bool *took_fd)
+static int op_pause(struct domain *d, json_t *params, char *errbuf, size_t errsize)
 {
-	json_t *err = NULL;
-	struct domain *d = param_domain(params, &err);
+	return domain_pause(d, true, errbuf, errsize);
+}
+
+static int op_unpause(struct domain *d, json_t *params, char *errbuf, size_t errsize)
+{
+	return domain_pause(d, false, errbuf, errsize);
+}
+
+static int op_rename(struct domain *d, json_t *params, char *errbuf, size_t errsize)
+{
 	const char *new_name = json_string_value(json_object_get(params, "new_name"));
-	char errbuf[ERRBUF_SIZE] = "";
-	int r;
 
-	if (!d)
-		return err;
 	if (!new_name) {
-		domain_unref(d);
-		return json_error_reply(-EINVAL, "missing parameter 'new_name'");
+		snprintf(errbuf, errsize, "missing parameter 'new_name'");
+		return -EINVAL;
 	}
-	r = domain_rename(d, new_name, errbuf, sizeof(errbuf));
-	domain_unref(d);
-	return r < 0 ? errno_reply(r, errbuf) : json_result_reply(NULL);
+	return domain_rename(d, new_name, errbuf, errsize);
 }
+
+static json_t *api_destroy(json_t *params, int fd, bool *took_fd) { return on_domain(params, op_destroy, false); }
+static json_t *api_shutdown(json_t *params, int fd, bool *took_fd) { return on_domain(params, op_shutdown, true); }
+static json_t *api_reboot(json_t *params, int fd, bool *took_fd) { return on_domain(params, op_reboot, true); }
+static json_t *api_pause(json_t *params, int fd, bool *took_fd) { return on_domain(params, op_pause, false); }
+static json_t *api_unpause(json_t *params, int fd, bool *took_fd) { return on_domain(params, op_unpause, false); }
+static json_t *api_rename(json_t *params, int fd, bool *took_fd) { return on_domain(params, op_rename, false); }
 
 static json_t *api_wait(json_t *params, int fd, bool *took_fd)
 {

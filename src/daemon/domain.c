@@ -219,40 +219,48 @@ static int state_save(struct domain *d)
 	return write_file_atomic(path, text, strlen(text), 0644);
 }
 
-/* Field 22 of /proc/PID/stat (start time in ticks); 0 if the process is gone
- * or a zombie. */
-static unsigned long long proc_start_time(pid_t pid)
+/* Fields of /proc/PID/stat: state (3), utime and stime (14, 15), start time
+ * in ticks (22). Returns 0 or -errno. */
+struct proc_stat {
+	char state;
+	unsigned long long utime, stime, start;
+};
+
+static int proc_stat_read(pid_t pid, struct proc_stat *ret)
 {
 	_cleanup_free_ char *path = strprintf("/proc/%d/stat", (int)pid);
 	_cleanup_free_ char *data = NULL;
-	char *p, state;
-	unsigned long long start = 0;
+	char *p;
+	int r;
 
-	if (!path || read_file(path, 4096, &data, NULL) < 0)
-		return 0;
+	if (!path)
+		return -ENOMEM;
+	r = read_file(path, 4096, &data, NULL);
+	if (r < 0)
+		return r;
+	/* The command name may contain anything; the fields follow its ')'. */
 	p = strrchr(data, ')');
-	if (!p || sscanf(p + 2, "%c", &state) != 1 || state == 'Z' || state == 'X')
+	if (!p || sscanf(p + 2, "%c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %*d %*d %*d "
+			 "%*d %*d %*d %llu", &ret->state, &ret->utime, &ret->stime, &ret->start) != 4)
+		return -EINVAL;
+	return 0;
+}
+
+/* The start time of PID, or 0 if it is gone or a zombie. */
+static unsigned long long proc_start_time(pid_t pid)
+{
+	struct proc_stat st;
+	if (proc_stat_read(pid, &st) < 0 || st.state == 'Z' || st.state == 'X')
 		return 0;
-	/* after ") ": state is field 3; starttime is field 22 */
-	if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d %*d %llu",
-		   &start) != 1)
-		return 0;
-	return start;
+	return st.start;
 }
 
 double domain_cpu_seconds(struct domain *d)
 {
-	_cleanup_free_ char *path = strprintf("/proc/%d/stat", (int)d->pid);
-	_cleanup_free_ char *data = NULL;
-	unsigned long long ut = 0, st = 0;
-	char *p;
-
-	if (!path || read_file(path, 4096, &data, NULL) < 0)
+	struct proc_stat st;
+	if (proc_stat_read(d->pid, &st) < 0)
 		return 0;
-	p = strrchr(data, ')');
-	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
-		return 0;
-	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+	return (double)(st.utime + st.stime) / (double)sysconf(_SC_CLK_TCK);
 }
 
 /* True if a vCPU thread of the domain is on a CPU right now. */
@@ -692,6 +700,15 @@ static int qmp_simple(struct domain *d, const char *cmd, json_t *args)
 	return r;
 }
 
+static void kill_qemu(struct domain *d)
+{
+	if (d->pid > 0 && proc_start_time(d->pid) == d->pid_start) {
+		kill(d->pid, SIGKILL);
+		for (int i = 0; i < 500 && proc_start_time(d->pid); i++)
+			usleep(2000);
+	}
+}
+
 static void do_coredump(struct domain *d)
 {
 	_cleanup_free_ char *dir = strprintf("%s/dump", daemon_state.paths.lib_dir);
@@ -764,8 +781,10 @@ static void apply_action(struct domain *d, enum dom_action action, enum dom_run_
 		pthread_mutex_lock(&d->lock);
 		d->state = DOM_DYING;
 		pthread_mutex_unlock(&d->lock);
-		qmp_simple(d, "quit", NULL);
-		break;
+		/* Waiters wake when the domain is gone, not before. */
+		if (qmp_simple(d, "quit", NULL) < 0)
+			kill_qemu(d);
+		return;
 	case DOM_ACTION_COREDUMP_RESTART:
 		do_coredump(d);
 		/* fall through */
@@ -918,14 +937,6 @@ static int connect_new_qemu(struct domain *d, char *errbuf, size_t errsize)
 	}
 }
 
-static void kill_qemu(struct domain *d)
-{
-	if (d->pid > 0 && proc_start_time(d->pid) == d->pid_start) {
-		kill(d->pid, SIGKILL);
-		for (int i = 0; i < 500 && proc_start_time(d->pid); i++)
-			usleep(2000);
-	}
-}
 
 static int launch(struct domain *d, const struct domain_create_args *a, char *errbuf,
 		  size_t errsize)
@@ -1207,7 +1218,7 @@ static int agent_reboot(struct domain *d)
 		char *line;
 		json_t *reply;
 		json_error_t jerr;
-		r = line_reader_next(&lr, &line, 3000);
+		r = line_reader_next(&lr, &line, 10000);
 		if (r < 0)
 			break;
 		while (*line == '\xff')

@@ -414,11 +414,14 @@ static const struct field FIELDS[] = {
 	{ "stripes", "#Str", REPORT_LV, true, true, stripes, 0 },
 };
 
+static const char LV_DEFAULT[] =
+	"lv_name,vg_name,lv_attr,lv_size,pool_lv,origin,data_percent,"
+	"metadata_percent,move_pv,mirror_log,copy_percent,convert_lv";
+
 static const char *const DEFAULTS[] = {
 	[REPORT_PV] = "pv_name,vg_name,pv_fmt,pv_attr,pv_size,pv_free",
 	[REPORT_VG] = "vg_name,pv_count,lv_count,snap_count,vg_attr,vg_size,vg_free",
-	[REPORT_LV] = "lv_name,vg_name,lv_attr,lv_size,pool_lv,origin,data_percent,"
-		      "metadata_percent,move_pv,mirror_log,copy_percent,convert_lv",
+	[REPORT_LV] = LV_DEFAULT,
 };
 
 static const struct field *field_find(enum report_kind kind, const char *name)

@@ -320,3 +320,19 @@ def test_kill_at_every_write(instance, files, verb):
         assert p.returncode == 137
     else:
         pytest.fail("command never completed")
+
+
+def test_concurrent_commands_serialise(instance, files):
+    """Parallel lvcreates on one VG: every one lands, none is lost."""
+    instance.run("vgcreate", "vg0", files[0], files[1])
+    from conftest import DOMUS
+    procs = [subprocess.Popen([str(DOMUS), "lvcreate", "-L", "8M", "-n", f"lv{i}", "vg0"],
+                              env=instance.env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, text=True) for i in range(12)]
+    for p in procs:
+        _, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err
+    names = instance.run("lvs", "--noheadings", "-o", "lv_name").stdout.split()
+    assert sorted(names) == sorted(f"lv{i}" for i in range(12))
+    assert instance.run("vgs", "--noheadings", "-o", "vg_seqno").stdout.strip() == "13"
+    instance.run("vgck", "vg0")

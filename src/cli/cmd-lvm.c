@@ -402,7 +402,7 @@ static int run_report(struct cli_ctx *ctx, enum report_kind kind, int argc, char
 	};
 	_cleanup_(storage_release) struct storage st = { 0 };
 	_cleanup_(vgset_release) struct vgset set = { 0 };
-	struct report_opts o = { .units = 'h' };
+	struct report_opts o = { .units = 'h', .snap_status = lv_snapshot_status };
 	struct report *rp = NULL;
 	_cleanup_free_ char *bad = NULL;
 	int c, r;
@@ -1333,6 +1333,58 @@ static int do_lvcreate(const struct storage *st, const char *vgname, const char 
 	return r < 0 ? EXIT_FAILED : r;
 }
 
+static int do_snapshot(const struct storage *st, const char *arg, const char *name,
+		       const struct size_arg *a, uint64_t chunk)
+{
+	_cleanup_free_ char *vgname = NULL, *oname = NULL;
+	_cleanup_close_ int snap_fd = -1;
+	struct vg_handle h;
+	struct lvm_lv *origin, *cow = NULL;
+	char auto_name[32];
+	bool rounded;
+	int r;
+
+	if (split_lv(arg, &vgname, &oname) < 0) {
+		log_err("invalid origin \"%s\" (expected VG/LV)", arg);
+		return 3;
+	}
+	r = open_vg(st, vgname, true, &h);
+	if (r)
+		return r;
+	origin = vg_find_lv(h.vg, oname);
+	if (!name)
+		name = default_lv_name(h.vg, auto_name, sizeof(auto_name));
+	uint64_t n = origin ? wanted_extents(h.vg, origin, a, &rounded) : 0;
+	if (!origin) {
+		log_err("logical volume \"%s\" not found in volume group \"%s\"", oname, vgname);
+		r = EXIT_FAILED;
+	} else if ((snap_fd = lv_snap_lock(st, origin->id)) < 0) {
+		log_err("cannot lock the snapshots of %s: %s", arg, strerror(-snap_fd));
+		r = EXIT_FAILED;
+	} else if ((r = vg_create_snapshot(h.vg, origin, name, n, chunk / LVM_SECTOR, st->host,
+					   (int64_t)time(NULL), &cow)) < 0) {
+		if (r == -ENOSPC)
+			log_nospace(h.vg, n);
+		else if (r == -EEXIST)
+			log_err("logical volume \"%s\" already exists in volume group \"%s\"",
+				name, vgname);
+		else if (r == -EPERM)
+			log_err("cannot snapshot %s: it is a snapshot or of an unsupported type", arg);
+		else
+			log_err("cannot create snapshot \"%s\": %s", name, strerror(-r));
+		r = EXIT_FAILED;
+	} else if ((r = lv_snapshot_init(h.vg, cow, chunk)) < 0) {
+		log_err("cannot initialise the snapshot store of \"%s\": %s", name,
+			r == -ENOSPC ? "too small" : strerror(-r));
+		r = EXIT_FAILED;
+	} else if ((r = commit(&h, "Write from lvcreate --snapshot.")) == 0) {
+		(void)lv_snapshots_changed(snap_fd);
+		printf("  Logical volume \"%s\" created.\n", name);
+	}
+	storage_vg_close(&h);
+	return r;
+}
+
 int cmd_lvcreate(struct cli_ctx *ctx, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -1352,6 +1404,8 @@ int cmd_lvcreate(struct cli_ctx *ctx, int argc, char **argv)
 	struct size_arg a = { 0 };
 	const char *name = NULL;
 	bool snapshot = false;
+	uint64_t chunk = 4096;
+	char sign;
 	int c;
 
 	while ((c = getopt_long(argc, argv, "L:l:n:sc:a:Z:W:y", opts, NULL)) != -1) {
@@ -1363,29 +1417,35 @@ int cmd_lvcreate(struct cli_ctx *ctx, int argc, char **argv)
 			}
 			break;
 		case 'l':
-			if (parse_extents(optarg, &a) < 0 || a.sign || a.base == BASE_LV) {
+			if (parse_extents(optarg, &a) < 0 || a.sign) {
 				log_err("invalid number of extents \"%s\"", optarg);
 				return 3;
 			}
 			break;
 		case 'n': name = optarg; break;
 		case 's': snapshot = true; break;
-		case 'c': case 'a': case 'Z': case 'W': case 'y': case 'D': break;
+		case 'c':
+			if (parse_size(optarg, &chunk, &sign) < 0 || sign || chunk < 4096 ||
+			    chunk > 512 * 1024 || (chunk & (chunk - 1))) {
+				log_err("invalid chunk size \"%s\" (a power of 2, 4k to 512k)",
+					optarg);
+				return 3;
+			}
+			break;
+		case 'a': case 'Z': case 'W': case 'y': case 'D': break;
 		default: return command_usage(command_find(argv[0]));
 		}
 	}
 	if (optind >= argc || !a.set)
 		return command_usage(command_find(argv[0]));
-	if (snapshot) {
-		log_err("snapshots are not supported yet");
-		return EXIT_FAILED;
-	}
 	if (name && !lvm_lv_name_valid(name)) {
 		log_err("invalid logical volume name \"%s\"", name);
 		return 3;
 	}
 	if (storage_open(ctx, &st) < 0)
 		return EXIT_FAILED;
+	if (snapshot)
+		return do_snapshot(&st, argv[optind], name, &a, chunk);
 	return do_lvcreate(&st, argv[optind], name, &a);
 }
 
@@ -1435,11 +1495,33 @@ static int remove_one(const struct storage *st, struct vg_handle *h, struct lvm_
 			lv->name);
 		return EXIT_FAILED;
 	}
-	vg_remove_lv(h->vg, lv);
+	const struct lvm_lv *origin = vg_origin_of(h->vg, lv);
+	_cleanup_close_ int snap_fd = origin ? lv_snap_lock(st, origin->id) : -1;
+	if (origin) {
+		vg_remove_snapshot(h->vg, lv);
+	} else {
+		vg_remove_lv(h->vg, lv);
+	}
 	if (commit(h, "Write from lvremove."))
 		return EXIT_FAILED;
+	if (snap_fd >= 0)
+		(void)lv_snapshots_changed(snap_fd);
 	printf("  Logical volume \"%s\" successfully removed.\n", name ? name : "");
 	return 0;
+}
+
+/* Snapshots first, then the others; never the hidden snapshotN LVs. */
+static struct lvm_lv *next_to_remove(const struct lvm_vg *vg)
+{
+	struct lvm_lv *last = NULL;
+
+	for (unsigned i = 0; i < vg->nlv; i++) {
+		if (vg_origin_of(vg, vg->lvs[i]))
+			return vg->lvs[i];
+		if (!lv_is_snapshot_seg(vg->lvs[i]))
+			last = vg->lvs[i];
+	}
+	return last;
 }
 
 int cmd_lvremove(struct cli_ctx *ctx, int argc, char **argv)
@@ -1462,8 +1544,9 @@ int cmd_lvremove(struct cli_ctx *ctx, int argc, char **argv)
 			/* A VG: every LV in it. */
 			r = open_vg(&st, argv[i], true, &h);
 			if (r == 0) {
-				while (r == 0 && h.vg->nlv)
-					r = remove_one(&st, &h, h.vg->lvs[h.vg->nlv - 1]);
+				struct lvm_lv *next;
+				while (r == 0 && (next = next_to_remove(h.vg)))
+					r = remove_one(&st, &h, next);
 				storage_vg_close(&h);
 			}
 		} else {
@@ -1519,10 +1602,31 @@ static int check_mode(enum resize_mode mode, uint64_t cur, uint64_t n)
 	return 0;
 }
 
+/* A snapshot cannot shrink below the chunks its store already uses. */
+static int check_snapshot_shrink(const struct lvm_vg *vg, const struct lvm_lv *cow, uint64_t n)
+{
+	uint64_t used, ext = vg->extent_size * LVM_SECTOR;
+	bool valid;
+	char a[64];
+	int r = lv_snapshot_status(vg, cow, &used, &valid);
+
+	if (r < 0) {
+		log_err("cannot read snapshot %s/%s: %s", vg->name, cow->name, strerror(-r));
+		return EXIT_FAILED;
+	}
+	if (valid && n * ext < used) {
+		long_size(used, a, sizeof(a));
+		log_err("cannot shrink snapshot %s/%s below what it holds (%s)", vg->name,
+			cow->name, a);
+		return EXIT_FAILED;
+	}
+	return 0;
+}
+
 static int do_resize(const struct storage *st, const char *arg, const struct size_arg *a,
 		     enum resize_mode mode)
 {
-	_cleanup_close_ int claim = -1;
+	_cleanup_close_ int claim = -1, snap_fd = -1;
 	struct vg_handle h;
 	struct lvm_lv *lv;
 	uint64_t cur, n;
@@ -1539,10 +1643,17 @@ static int do_resize(const struct storage *st, const char *arg, const struct siz
 		log_err("logical volume %s/%s is in use", h.vg->name, lv->name);
 		r = EXIT_FAILED;
 	}
+	const struct lvm_lv *origin = vg_origin_of(h.vg, lv);
+	if (r == 0 && origin && n < cur)
+		r = check_snapshot_shrink(h.vg, lv, n);
+	if (r == 0 && origin && (snap_fd = lv_snap_lock(st, origin->id)) < 0)
+		r = EXIT_FAILED;
 	if (r == 0) {
 		r = vg_resize_lv(h.vg, lv, n);
 		if (r == -ENOSPC)
 			log_nospace(h.vg, n - cur);
+		else if (r == -EPERM && lv_is_origin(h.vg, lv))
+			log_err("cannot resize %s/%s: it has snapshots", h.vg->name, lv->name);
 		else if (r == -EPERM)
 			log_err("cannot resize %s/%s: its segment type is not supported",
 				h.vg->name, lv->name);
@@ -1558,6 +1669,8 @@ static int do_resize(const struct storage *st, const char *arg, const struct siz
 		       "(%llu extents).\n", h.vg->name, lv->name, from, (unsigned long long)cur, to,
 		       (unsigned long long)n);
 		printf("  Logical volume %s/%s successfully resized.\n", h.vg->name, lv->name);
+		if (snap_fd >= 0)
+			(void)lv_snapshots_changed(snap_fd);
 	}
 	storage_vg_close(&h);
 	return r;
@@ -1670,5 +1783,111 @@ int cmd_lvrename(struct cli_ctx *ctx, int argc, char **argv)
 			       to, h.vg->name);
 	}
 	storage_vg_close(&h);
+	return r;
+}
+
+/* ----------------------------------------------------------- lvconvert */
+
+/* Claims on a snapshot and its origin, and their names, for a merge. */
+struct merge_plan {
+	int claims[2];
+	char *vg, *cow, *origin_id;
+};
+
+static int plan_merge(const struct storage *st, const char *arg, struct merge_plan *m)
+{
+	_cleanup_free_ char *lvname = NULL;
+	struct vg_handle h;
+	int r = split_lv(arg, &m->vg, &lvname);
+
+	if (r < 0) {
+		log_err("invalid snapshot name \"%s\" (expected VG/LV)", arg);
+		return 3;
+	}
+	r = open_vg(st, m->vg, true, &h);
+	if (r)
+		return r;
+	struct lvm_lv *cow = vg_find_lv(h.vg, lvname), *origin = cow ? vg_origin_of(h.vg, cow) : NULL;
+	if (!origin) {
+		log_err("%s is not a snapshot", arg);
+		r = EXIT_FAILED;
+	}
+	for (int i = 0; r == 0 && i < 2; i++) {
+		const struct lvm_lv *lv = i ? origin : cow;
+		m->claims[i] = lv_claim(st, lv->id);
+		if (m->claims[i] < 0) {
+			log_err("logical volume %s/%s is in use", m->vg, lv->name);
+			r = EXIT_FAILED;
+		}
+	}
+	if (r == 0) {
+		m->cow = strdup(cow->name);
+		m->origin_id = strdup(origin->id);
+		r = m->cow && m->origin_id ? 0 : EXIT_FAILED;
+	}
+	storage_vg_close(&h);
+	return r;
+}
+
+static int finish_merge(const struct storage *st, struct merge_plan *m)
+{
+	_cleanup_close_ int snap_fd = -1;
+	struct vg_handle h;
+	struct lvm_lv *cow;
+	int r = open_vg(st, m->vg, true, &h); /* V_ before S_ */
+
+	if (r)
+		return r;
+	snap_fd = lv_snap_lock(st, m->origin_id);
+	cow = vg_find_lv(h.vg, m->cow);
+	if (cow && vg_origin_of(h.vg, cow)) {
+		vg_remove_snapshot(h.vg, cow);
+		r = commit(&h, "Write from lvconvert --merge.");
+		if (r == 0 && snap_fd >= 0)
+			(void)lv_snapshots_changed(snap_fd);
+	}
+	storage_vg_close(&h);
+	return r;
+}
+
+int cmd_lvconvert(struct cli_ctx *ctx, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "merge", no_argument, NULL, 'M' },
+		{ "yes", no_argument, NULL, 'y' },
+		{ NULL, 0, NULL, 0 },
+	};
+	_cleanup_(storage_release) struct storage st = { 0 };
+	struct merge_plan m = { .claims = { -1, -1 } };
+	bool merge = false;
+	int c, r;
+
+	while ((c = getopt_long(argc, argv, "y", opts, NULL)) != -1) {
+		if (c == '?')
+			return command_usage(command_find(argv[0]));
+		merge = merge || c == 'M';
+	}
+	if (!merge || optind + 1 != argc)
+		return command_usage(command_find(argv[0]));
+	if (storage_open(ctx, &st) < 0)
+		return EXIT_FAILED;
+	r = plan_merge(&st, argv[optind], &m);
+	if (r == 0) {
+		printf("  Merging of volume %s started.\n", argv[optind]);
+		r = lv_snapshot_merge(&st, m.vg, m.cow);
+		if (r == -EINVAL)
+			log_err("cannot merge %s: the snapshot is invalid", argv[optind]);
+		else if (r < 0)
+			log_err("cannot merge %s: %s", argv[optind], strerror(-r));
+		r = r < 0 ? EXIT_FAILED : finish_merge(&st, &m);
+	}
+	if (r == 0)
+		printf("  Merged %s into its origin.\n", argv[optind]);
+	for (int i = 0; i < 2; i++)
+		if (m.claims[i] >= 0)
+			close(m.claims[i]);
+	free(m.vg);
+	free(m.cow);
+	free(m.origin_id);
 	return r;
 }

@@ -330,7 +330,7 @@ int vg_resize_lv(struct lvm_vg *vg, struct lvm_lv *lv, uint64_t extents)
 {
 	uint64_t cur = lv_extents(lv);
 
-	if (lv->opaque)
+	if (lv->opaque || lv_is_origin(vg, lv))
 		return -EPERM;
 	if (extents == 0 || extents > UINT32_MAX)
 		return -EINVAL;
@@ -343,19 +343,148 @@ int vg_resize_lv(struct lvm_vg *vg, struct lvm_lv *lv, uint64_t extents)
 	return extents > cur ? lv_grow(vg, lv, extents - cur) : 0;
 }
 
-int vg_rename_lv(struct lvm_vg *vg, struct lvm_lv *lv, const char *name)
+/* Replace *FIELD by a copy of NAME if it equals OLD. */
+static int rename_ref(char **field, const char *old, const char *name)
 {
 	char *n;
+
+	if (!*field || !streq(*field, old))
+		return 0;
+	n = strdup(name);
+	if (!n)
+		return -ENOMEM;
+	free(*field);
+	*field = n;
+	return 0;
+}
+
+int vg_rename_lv(struct lvm_vg *vg, struct lvm_lv *lv, const char *name)
+{
+	_cleanup_free_ char *old = NULL;
+	int r = 0;
 
 	if (!lvm_lv_name_valid(name))
 		return -EINVAL;
 	if (vg_find_lv(vg, name))
 		return -EEXIST;
-	n = strdup(name);
-	if (!n)
+	old = lv->name;
+	lv->name = strdup(name);
+	if (!lv->name) {
+		lv->name = TAKE_PTR(old);
 		return -ENOMEM;
-	free(lv->name);
-	lv->name = n;
+	}
+	for (unsigned i = 0; r == 0 && i < vg->nlv; i++) {
+		struct lvm_lv *s = vg->lvs[i];
+		if (!lv_is_snapshot_seg(s))
+			continue;
+		r = rename_ref(&s->segs[0].origin, old, name);
+		if (r == 0)
+			r = rename_ref(&s->segs[0].cow_store, old, name);
+	}
+	return r;
+}
+
+bool lv_is_snapshot_seg(const struct lvm_lv *lv)
+{
+	return lv->nseg == 1 && streq(lv->segs[0].type, "snapshot") && lv->segs[0].origin &&
+	       lv->segs[0].cow_store;
+}
+
+struct lvm_lv *vg_snapshot_of(const struct lvm_vg *vg, const struct lvm_lv *cow)
+{
+	for (unsigned i = 0; i < vg->nlv; i++)
+		if (lv_is_snapshot_seg(vg->lvs[i]) && streq(vg->lvs[i]->segs[0].cow_store, cow->name))
+			return vg->lvs[i];
+	return NULL;
+}
+
+struct lvm_lv *vg_origin_of(const struct lvm_vg *vg, const struct lvm_lv *cow)
+{
+	const struct lvm_lv *s = vg_snapshot_of(vg, cow);
+
+	return s ? vg_find_lv(vg, s->segs[0].origin) : NULL;
+}
+
+bool lv_is_origin(const struct lvm_vg *vg, const struct lvm_lv *lv)
+{
+	for (unsigned i = 0; i < vg->nlv; i++)
+		if (lv_is_snapshot_seg(vg->lvs[i]) && streq(vg->lvs[i]->segs[0].origin, lv->name))
+			return true;
+	return false;
+}
+
+void vg_remove_snapshot(struct lvm_vg *vg, struct lvm_lv *cow)
+{
+	struct lvm_lv *s = vg_snapshot_of(vg, cow);
+
+	if (s)
+		vg_remove_lv(vg, s);
+	vg_remove_lv(vg, cow);
+}
+
+/* The hidden LV of a snapshot: "snapshotN" with one "snapshot" segment. */
+static int new_snapshot_seg_lv(struct lvm_vg *vg, const struct lvm_lv *origin,
+			       const struct lvm_lv *cow, uint64_t chunk, struct lvm_lv *lv)
+{
+	char name[32];
+	unsigned k = 0;
+
+	do
+		snprintf(name, sizeof(name), "snapshot%u", k++);
+	while (vg_find_lv(vg, name));
+	lv->name = strdup(name);
+	lv->creation_host = strdup(cow->creation_host);
+	lv->creation_time = cow->creation_time;
+	lv->status = calloc(3, sizeof(char *));
+	lv->segs = calloc(1, sizeof(*lv->segs));
+	if (!lv->name || !lv->creation_host || !lv->status || !lv->segs)
+		return -ENOMEM;
+	lv->status[0] = strdup("READ");
+	lv->status[1] = strdup("WRITE");
+	lv->nseg = 1;
+	lv->opaque = true;
+	lv->segs[0] = (struct lvm_seg){ .extent_count = lv_extents(origin), .chunk_size = chunk };
+	lv->segs[0].type = strdup("snapshot");
+	lv->segs[0].origin = strdup(origin->name);
+	lv->segs[0].cow_store = strdup(cow->name);
+	if (!lv->status[0] || !lv->status[1] || !lv->segs[0].type || !lv->segs[0].origin ||
+	    !lv->segs[0].cow_store)
+		return -ENOMEM;
+	return lvm_uuid_generate(lv->id);
+}
+
+int vg_create_snapshot(struct lvm_vg *vg, struct lvm_lv *origin, const char *name,
+		       uint64_t cow_extents, uint64_t chunk_sectors, const char *host,
+		       int64_t now, struct lvm_lv **ret_cow)
+{
+	struct lvm_lv *cow, *s, **lvs;
+	int r;
+
+	if (origin->opaque || vg_origin_of(vg, origin))
+		return -EPERM; /* no snapshot of a snapshot or of an odd LV */
+	if (chunk_sectors < 8 || chunk_sectors > 1024 || (chunk_sectors & (chunk_sectors - 1)))
+		return -EINVAL;
+	r = vg_create_lv(vg, name, cow_extents, host, now, &cow);
+	if (r < 0)
+		return r;
+	lvs = realloc(vg->lvs, (vg->nlv + 1) * sizeof(*lvs));
+	s = calloc(1, sizeof(*s));
+	if (lvs)
+		vg->lvs = lvs;
+	if (!lvs || !s) {
+		free(s);
+		vg_remove_lv(vg, cow);
+		return -ENOMEM;
+	}
+	vg->lvs[vg->nlv++] = s;
+	r = new_snapshot_seg_lv(vg, origin, cow, chunk_sectors, s);
+	if (r < 0) {
+		vg_remove_lv(vg, s);
+		vg_remove_lv(vg, cow);
+		return r;
+	}
+	if (ret_cow)
+		*ret_cow = cow;
 	return 0;
 }
 

@@ -17,6 +17,16 @@
  * Growing an LV is visible to open handles: an access past the known end
  * re-reads the metadata (lv_size() does too). Handles are not thread-safe;
  * use one per thread or serialise.
+ *
+ * Classic snapshots: writing an origin first copies each chunk not yet saved
+ * to every valid snapshot (data, then the exception table, each synced,
+ * then the origin write); reading a snapshot takes a chunk from its COW
+ * store or else from the origin. A snapshot whose store is full becomes
+ * invalid (reads and writes fail with -EIO); the origin keeps working.
+ * Handles on the same origin, in any process, stay coherent through
+ * run/domus/storage/locks/S_<origin uuid>: an flock (exclusive around a
+ * copy-out and origin write, shared around a snapshot read) and two
+ * generation counters (snapshot set, exception tables) in the file.
  */
 #ifndef DOMUS_STORAGE_LV_H
 #define DOMUS_STORAGE_LV_H
@@ -28,6 +38,7 @@
 
 #define LV_OPEN_RDONLY 0
 #define LV_OPEN_RDWR 1
+#define LV_OPEN_CLAIMED 2 /* the caller holds lv_claim(): take no in-use lock */
 
 struct lv_handle;
 
@@ -48,5 +59,26 @@ int lv_discard(struct lv_handle *h, uint64_t len, uint64_t off);
 /* Claim LV (uuid LV_ID) exclusively, without waiting: the fd holding the
  * claim, or -EBUSY if a handle has it open. */
 int lv_claim(const struct storage *st, const char *lv_id);
+
+/* Lock the snapshot state of origin ORIGIN_ID exclusively (waits): the fd.
+ * After changing that origin's snapshots (create, remove, resize, merge),
+ * call lv_snapshots_changed(fd) so open handles reload, then close fd. */
+int lv_snap_lock(const struct storage *st, const char *origin_id);
+int lv_snapshots_changed(int fd);
+
+/* Write an empty exception store on the (new) COW LV of VG, CHUNK bytes per
+ * chunk. Used by lvcreate -s before committing the metadata. */
+int lv_snapshot_init(const struct lvm_vg *vg, const struct lvm_lv *cow, uint64_t chunk);
+
+/* State of snapshot COW of VG: bytes of its store in use (the least size
+ * it can shrink to), and whether it is still valid. */
+int lv_snapshot_status(const struct lvm_vg *vg, const struct lvm_lv *cow, uint64_t *ret_used,
+		       bool *ret_valid);
+
+/* Copy every chunk snapshot COW (in VG VGNAME) saved back to its origin,
+ * through the origin's write path (its other snapshots keep their data).
+ * The caller holds claims on both and then removes the snapshot.
+ * -EINVAL if the snapshot is invalid. Idempotent, so a crash is redone. */
+int lv_snapshot_merge(const struct storage *st, const char *vgname, const char *cow_name);
 
 #endif

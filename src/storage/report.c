@@ -196,8 +196,7 @@ static unsigned visible_lvs(const struct lvm_vg *vg, bool snapshots)
 
 	for (unsigned i = 0; i < vg->nlv; i++) {
 		const struct lvm_lv *lv = vg->lvs[i];
-		bool snap = lv->nseg && streq(lv->segs[0].type, "snapshot");
-		if (snapshots ? snap : lv_has_status(lv, "VISIBLE"))
+		if (snapshots ? vg_origin_of(vg, lv) != NULL : lv_has_status(lv, "VISIBLE"))
 			n++;
 	}
 	return n;
@@ -265,26 +264,49 @@ static char *lv_name(const struct row *r, const struct report_opts *o)
 	return strdup(r->lv->name);
 }
 
-void lv_attr_string(const struct lvm_vg *vg, const struct lvm_lv *lv, char attr[11])
+void lv_attr_string(const struct lvm_vg *vg, const struct lvm_lv *lv, bool invalid,
+		    char attr[11])
 {
-	bool snap = lv->nseg && streq(lv->segs[0].type, "snapshot");
-	bool origin = false, writable = lv_has_status(lv, "WRITE");
+	bool snap = vg_origin_of(vg, lv) != NULL, origin = lv_is_origin(vg, lv);
 
-	for (unsigned i = 0; i < vg->nlv; i++) {
-		const struct lvm_lv *o = vg->lvs[i];
-		if (o->nseg && o->segs[0].origin && streq(o->segs[0].origin, lv->name))
-			origin = true;
-	}
-	snprintf(attr, 11, "%c%c%c-%c-----", snap ? 's' : origin ? 'o' : '-',
-		 writable ? 'w' : 'r', 'i', 'a');
+	snprintf(attr, 11, "%c%ci-%c-%c---", snap ? 's' : origin ? 'o' : '-',
+		 lv_has_status(lv, "WRITE") ? 'w' : 'r', invalid ? 'I' : 'a',
+		 snap || origin ? 's' : '-');
+}
+
+/* Percent of snapshot COW in use, or -1 when not a snapshot / unknown. */
+static double snap_percent(const struct row *r, const struct report_opts *o, bool *invalid)
+{
+	uint64_t used;
+	bool valid;
+
+	*invalid = false;
+	if (!o->snap_status || !vg_origin_of(r->vg, r->lv) ||
+	    o->snap_status(r->vg, r->lv, &used, &valid) < 0)
+		return -1;
+	*invalid = !valid;
+	if (!valid)
+		return 100.0;
+	return 100.0 * (double)used /
+	       (double)(lv_extents(r->lv) * r->vg->extent_size * LVM_SECTOR);
 }
 
 static char *lv_attr(const struct row *r, const struct report_opts *o)
 {
 	char attr[11];
+	bool invalid;
 
-	lv_attr_string(r->vg, r->lv, attr);
+	(void)snap_percent(r, o, &invalid);
+	lv_attr_string(r->vg, r->lv, invalid, attr);
 	return strdup(attr);
+}
+
+static char *data_percent(const struct row *r, const struct report_opts *o)
+{
+	bool invalid;
+	double p = snap_percent(r, o, &invalid);
+
+	return p < 0 ? strdup("") : strprintf("%.2f", p);
 }
 
 static char *lv_size(const struct row *r, const struct report_opts *o)
@@ -299,8 +321,8 @@ static char *empty(const struct row *r, const struct report_opts *o)
 
 static char *origin(const struct row *r, const struct report_opts *o)
 {
-	const struct lvm_seg *s = r->lv->nseg ? &r->lv->segs[0] : NULL;
-	return strdup(s && s->origin ? s->origin : "");
+	const struct lvm_lv *orig = vg_origin_of(r->vg, r->lv);
+	return strdup(orig ? orig->name : "");
 }
 
 static char *lv_uuid(const struct row *r, const struct report_opts *o)
@@ -398,7 +420,7 @@ static const struct field FIELDS[] = {
 	{ "lv_size", "LSize", REPORT_LV, true, false, lv_size, 0 },
 	{ "pool_lv", "Pool", REPORT_LV, false, false, empty, 0 },
 	{ "origin", "Origin", REPORT_LV, false, false, origin, 0 },
-	{ "data_percent", "Data%", REPORT_LV, true, false, empty, 6 },
+	{ "data_percent", "Data%", REPORT_LV, true, false, data_percent, 6 },
 	{ "metadata_percent", "Meta%", REPORT_LV, true, false, empty, 6 },
 	{ "move_pv", "Move", REPORT_LV, false, false, empty, 0 },
 	{ "mirror_log", "Log", REPORT_LV, false, false, empty, 0 },
@@ -554,7 +576,7 @@ static int add_lvs(struct report *rp, const struct lvm_vg *vg)
 	memcpy(lvs, vg->lvs, vg->nlv * sizeof(*lvs));
 	qsort(lvs, vg->nlv, sizeof(*lvs), cmp_lv);
 	for (unsigned i = 0; r == 0 && i < vg->nlv; i++)
-		if (rp->o.all || lv_has_status(lvs[i], "VISIBLE"))
+		if ((rp->o.all || lv_has_status(lvs[i], "VISIBLE")) && !lv_is_snapshot_seg(lvs[i]))
 			r = add_lv_rows(rp, vg, lvs[i]);
 	return r;
 }

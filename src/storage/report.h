@@ -24,6 +24,9 @@ struct report_opts {
 	bool segments;     /* lvs --segments: one row per segment */
 	const char *separator; /* NULL: aligned columns */
 	const char *fields;    /* -o: "a,b" replaces, "+a,b" appends */
+	/* Optional: bytes in use and validity of snapshot COW (Data%, attr). */
+	int (*snap_status)(const struct lvm_vg *vg, const struct lvm_lv *cow, uint64_t *used,
+			   bool *valid);
 };
 
 /* Format BYTES in lvm2's style for UNITS ("1020.00m", "<10.00g", "0 ",
@@ -50,7 +53,9 @@ int report_add_orphan(struct report *rp, const struct pv_scan *d);
 void report_print(struct report *rp, FILE *f);
 void report_free(struct report *rp);
 
-/* Attribute strings, as lvm2 prints them. */
-void lv_attr_string(const struct lvm_vg *vg, const struct lvm_lv *lv, char attr[11]);
+/* Attribute string as lvm2 prints it ("-wi-a-----", "owi-a-s---",
+ * "swi-I-s---" for an invalid snapshot). */
+void lv_attr_string(const struct lvm_vg *vg, const struct lvm_lv *lv, bool invalid,
+		    char attr[11]);
 
 #endif

@@ -150,7 +150,8 @@ static int import_pv(struct lvm_vg *vg, const struct cfg_node *sec)
 	    cfg_get_u64(sec, "pe_count", &pv->pe_count) < 0)
 		return -EINVAL;
 	(void)cfg_get_u64(sec, "dev_size", &pv->dev_size);
-	if (pv->pe_count > (UINT64_MAX / 2) / vg->extent_size)
+	/* lvm2 keeps extent counts in 32 bits. */
+	if (pv->pe_count > UINT32_MAX)
 		return -EINVAL;
 	for (unsigned i = 0; i + 1 < vg->npv; i++)
 		if (streq(vg->pvs[i]->name, pv->name) || streq(vg->pvs[i]->id, pv->id))
@@ -281,29 +282,47 @@ static unsigned count_children(const struct cfg_node *sec)
 	return n;
 }
 
-/* Every extent is used by at most one segment. */
+struct run {
+	unsigned pv;
+	uint64_t pe, count;
+};
+
+static int cmp_run(const void *a, const void *b)
+{
+	const struct run *x = a, *y = b;
+
+	if (x->pv != y->pv)
+		return x->pv < y->pv ? -1 : 1;
+	return x->pe < y->pe ? -1 : x->pe > y->pe;
+}
+
+/* Every extent is used by at most one segment: sort the allocated runs and
+ * compare neighbours (no per-extent map, so huge PVs cost nothing). */
 static int check_overlaps(const struct lvm_vg *vg)
 {
-	for (unsigned p = 0; p < vg->npv; p++) {
-		_cleanup_free_ uint8_t *used = calloc(vg->pvs[p]->pe_count + 1, 1);
-		if (!used)
-			return -ENOMEM;
-		for (unsigned l = 0; l < vg->nlv; l++) {
-			const struct lvm_lv *lv = vg->lvs[l];
-			for (unsigned s = 0; s < lv->nseg; s++) {
-				const struct lvm_seg *seg = &lv->segs[s];
-				for (unsigned k = 0; seg->stripes && k < seg->stripe_count; k++) {
-					if (seg->stripes[k].pv != p)
-						continue;
-					uint64_t n = seg->extent_count / seg->stripe_count;
-					for (uint64_t e = 0; e < n; e++) {
-						if (used[seg->stripes[k].pe + e]++)
-							return -EINVAL;
-					}
+	_cleanup_free_ struct run *runs = NULL;
+	size_t n = 0, cap = 0;
+
+	for (unsigned l = 0; l < vg->nlv; l++)
+		for (unsigned s = 0; s < vg->lvs[l]->nseg; s++) {
+			const struct lvm_seg *seg = &vg->lvs[l]->segs[s];
+			for (unsigned k = 0; seg->stripes && k < seg->stripe_count; k++) {
+				if (n == cap) {
+					cap = cap ? cap * 2 : 64;
+					struct run *nr = realloc(runs, cap * sizeof(*runs));
+					if (!nr)
+						return -ENOMEM;
+					runs = nr;
 				}
+				runs[n++] = (struct run){ seg->stripes[k].pv, seg->stripes[k].pe,
+							  seg->extent_count / seg->stripe_count };
 			}
 		}
-	}
+	if (n)
+		qsort(runs, n, sizeof(*runs), cmp_run);
+	for (size_t i = 1; i < n; i++)
+		if (runs[i].pv == runs[i - 1].pv && runs[i - 1].pe + runs[i - 1].count > runs[i].pe)
+			return -EINVAL;
 	return 0;
 }
 

@@ -123,7 +123,26 @@ int vg_create_lv(struct lvm_vg *vg, const char *name, uint64_t extents, const ch
 		 int64_t now, struct lvm_lv **ret);
 /* Grow or shrink LV to EXTENTS (> 0). -ENOSPC, -EPERM for an opaque LV. */
 int vg_resize_lv(struct lvm_vg *vg, struct lvm_lv *lv, uint64_t extents);
+/* Rename LV, keeping snapshot references (origin, cow_store) pointing to it. */
 int vg_rename_lv(struct lvm_vg *vg, struct lvm_lv *lv, const char *name);
 void vg_remove_lv(struct lvm_vg *vg, struct lvm_lv *lv);
+
+/* Classic snapshots, as lvm2 stores them: the COW store is a visible linear
+ * LV carrying the user's name; a hidden LV "snapshotN" has one segment of
+ * type "snapshot" (origin, cow_store, chunk_size; extent_count = the origin's
+ * size then). Create NAME (COW_EXTENTS extents) as a snapshot of ORIGIN. */
+int vg_create_snapshot(struct lvm_vg *vg, struct lvm_lv *origin, const char *name,
+		       uint64_t cow_extents, uint64_t chunk_sectors, const char *host,
+		       int64_t now, struct lvm_lv **ret_cow);
+/* The hidden "snapshotN" LV whose COW store is COW, or NULL. */
+struct lvm_lv *vg_snapshot_of(const struct lvm_vg *vg, const struct lvm_lv *cow);
+/* The origin of snapshot COW, or NULL if COW is not a snapshot. */
+struct lvm_lv *vg_origin_of(const struct lvm_vg *vg, const struct lvm_lv *cow);
+/* True if LV has snapshots. */
+bool lv_is_origin(const struct lvm_vg *vg, const struct lvm_lv *lv);
+/* True for the hidden snapshotN LVs (reports skip them). */
+bool lv_is_snapshot_seg(const struct lvm_lv *lv);
+/* Remove snapshot COW and its hidden snapshotN LV. */
+void vg_remove_snapshot(struct lvm_vg *vg, struct lvm_lv *cow);
 
 #endif

@@ -78,11 +78,23 @@ static void write_seg(FILE *f, const struct lvm_vg *vg, const struct lvm_seg *se
 						     NULL };
 	static const char *const known_other[] = { "start_extent", "extent_count", "type",
 						   NULL };
+	static const char *const known_snapshot[] = { "start_extent", "extent_count", "type",
+						      "chunk_size", "origin", "cow_store", NULL };
 
 	fprintf(f, "segment%u {\nstart_extent = %llu\nextent_count = %llu\n\ntype = ", i + 1,
 		(unsigned long long)seg->start_extent, (unsigned long long)seg->extent_count);
 	cfg_write_string(f, seg->type);
 	fputc('\n', f);
+	if (streq(seg->type, "snapshot") && seg->origin && seg->cow_store) {
+		fprintf(f, "chunk_size = %llu\norigin = ", (unsigned long long)seg->chunk_size);
+		cfg_write_string(f, seg->origin);
+		fputs("\ncow_store = ", f);
+		cfg_write_string(f, seg->cow_store);
+		fputc('\n', f);
+		write_extras(f, seg->src, known_snapshot, false);
+		fputs("}\n", f);
+		return;
+	}
 	if (!streq(seg->type, "striped")) {
 		write_extras(f, seg->src, known_other, false);
 		fputs("}\n", f);

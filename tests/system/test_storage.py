@@ -272,7 +272,7 @@ def test_devices_list_isolates_instances(instance, files, tmp_path):
 
 
 @pytest.mark.parametrize("verb", ["lvcreate", "lvextend", "lvremove", "vgextend",
-                                  "vgreduce", "lvrename"])
+                                  "vgreduce", "lvrename", "snapshot"])
 def test_kill_at_every_write(instance, files, verb):
     """Kill the command after its Nth write, for every N: the VG then
     reads at the old or the new seqno, and vgck finds nothing wrong."""
@@ -287,6 +287,7 @@ def test_kill_at_every_write(instance, files, verb):
         "vgextend": ["vgextend", "vg0", files[2]],
         "vgreduce": ["vgreduce", "vg0", files[2]],
         "lvrename": ["lvrename", "vg0/a", "b"],
+        "snapshot": ["lvcreate", "-s", "-L", "20M", "-n", "snap", "vg0/a"],
     }[verb]
     snapshot = {p: pathlib.Path(p).read_bytes()[:2 << 20] for p in files}
     devices = instance.path("var/lib/domus/storage/devices").read_text()
@@ -335,4 +336,48 @@ def test_concurrent_commands_serialise(instance, files):
     names = instance.run("lvs", "--noheadings", "-o", "lv_name").stdout.split()
     assert sorted(names) == sorted(f"lv{i}" for i in range(12))
     assert instance.run("vgs", "--noheadings", "-o", "vg_seqno").stdout.strip() == "13"
+    instance.run("vgck", "vg0")
+
+
+def test_lvm2_reads_domus_snapshot(instance, lvm):
+    d1 = lvm.loop(instance.root / "d1.img", "256M")
+    instance.run("vgcreate", "vgs1", d1)
+    instance.run("lvcreate", "-L", "40M", "-n", "origin", "vgs1")
+    instance.run("lvcreate", "-s", "-c", "8k", "-L", "12M", "-n", "snap", "vgs1/origin")
+    lvm.run("vgck", "vgs1")
+    out = lvm.run("lvs", "--noheadings", "--units", "b", "-o",
+                  "lv_name,origin,lv_size,snap_count,chunk_size", "vgs1").stdout
+    assert rows(out) == [["origin", "41943040B", "1", "0B"],
+                         ["snap", "origin", "12582912B", "1", "8192B"]]
+    out = lvm.run("lvs", "--noheadings", "-o", "lv_name,lv_attr", "vgs1").stdout
+    attrs = dict(rows(out))
+    assert attrs["origin"][0] == "o" and attrs["snap"][0] == "s"
+    # lvm2 removes it; Domus sees a plain LV again.
+    lvm.run("lvremove", "-f", "vgs1/snap")
+    out = instance.run("lvs", "--noheadings", "-o", "lv_name,lv_attr").stdout
+    assert rows(out) == [["origin", "-wi-a-----"]]
+
+
+def test_snapshot_verbs(instance, files):
+    instance.run("vgcreate", "vg0", files[0])
+    instance.run("lvcreate", "-L", "100M", "-n", "dom1-disk", "vg0")
+    instance.run("lvcreate", "--snapshot", "-L", "20M", "-n", "backup", "vg0/dom1-disk")
+    lvs = {r[0]: r for r in rows(instance.run("lvs", "--noheadings").stdout)}
+    assert lvs["dom1-disk"][2] == "owi-a-s---"
+    assert lvs["backup"][2] == "swi-a-s---" and lvs["backup"][4] == "dom1-disk"
+    assert instance.run("vgs", "--noheadings", "-o", "snap_count").stdout.strip() == "1"
+    p = instance.run("lvextend", "-L", "+4M", "vg0/dom1-disk", check=False)
+    assert p.returncode != 0 and "has snapshots" in p.stderr
+    p = instance.run("lvremove", "vg0/dom1-disk", check=False)
+    assert p.returncode != 0 and "has snapshots" in p.stderr
+    p = instance.run("lvcreate", "-s", "-L", "4M", "-n", "s2", "vg0/backup", check=False)
+    assert p.returncode != 0
+    instance.run("lvextend", "-L", "+4M", "vg0/backup")
+    instance.run("lvrename", "vg0/dom1-disk", "disk")
+    assert rows(instance.run("lvs", "--noheadings", "-o", "lv_name,origin",
+                             "vg0/backup").stdout) == [["backup", "disk"]]
+    instance.run("lvconvert", "--merge", "vg0/backup")
+    assert rows(instance.run("lvs", "--noheadings", "-o", "lv_name").stdout) == [["disk"]]
+    instance.run("lvcreate", "-s", "-l", "20%ORIGIN", "-n", "again", "vg0/disk")
+    instance.run("lvremove", "vg0/again")
     instance.run("vgck", "vg0")

@@ -386,12 +386,15 @@ int vg_rename_lv(struct lvm_vg *vg, struct lvm_lv *lv, const char *name)
 
 bool lv_is_snapshot_seg(const struct lvm_lv *lv)
 {
-	return lv->nseg == 1 && streq(lv->segs[0].type, "snapshot") && lv->segs[0].origin &&
-	       lv->segs[0].cow_store;
+	/* origin and cow_store are only set on "snapshot" segments; this is
+	 * called for every LV pair in reports, so no string compare here. */
+	return lv->nseg == 1 && lv->segs[0].origin && lv->segs[0].cow_store;
 }
 
 struct lvm_lv *vg_snapshot_of(const struct lvm_vg *vg, const struct lvm_lv *cow)
 {
+	if (!vg->nsnap)
+		return NULL;
 	for (unsigned i = 0; i < vg->nlv; i++)
 		if (lv_is_snapshot_seg(vg->lvs[i]) && streq(vg->lvs[i]->segs[0].cow_store, cow->name))
 			return vg->lvs[i];
@@ -407,6 +410,8 @@ struct lvm_lv *vg_origin_of(const struct lvm_vg *vg, const struct lvm_lv *cow)
 
 bool lv_is_origin(const struct lvm_vg *vg, const struct lvm_lv *lv)
 {
+	if (!vg->nsnap)
+		return false;
 	for (unsigned i = 0; i < vg->nlv; i++)
 		if (lv_is_snapshot_seg(vg->lvs[i]) && streq(vg->lvs[i]->segs[0].origin, lv->name))
 			return true;
@@ -478,6 +483,7 @@ int vg_create_snapshot(struct lvm_vg *vg, struct lvm_lv *origin, const char *nam
 	}
 	vg->lvs[vg->nlv++] = s;
 	r = new_snapshot_seg_lv(vg, origin, cow, chunk_sectors, s);
+	vg->nsnap += lv_is_snapshot_seg(s); /* vg_remove_lv undoes it */
 	if (r < 0) {
 		vg_remove_lv(vg, s);
 		vg_remove_lv(vg, cow);
@@ -495,6 +501,7 @@ void vg_remove_lv(struct lvm_vg *vg, struct lvm_lv *lv)
 			continue;
 		memmove(&vg->lvs[i], &vg->lvs[i + 1], (vg->nlv - i - 1) * sizeof(*vg->lvs));
 		vg->nlv--;
+		vg->nsnap -= lv_is_snapshot_seg(lv);
 		lvm_lv_free(lv);
 		return;
 	}

@@ -14,21 +14,32 @@ static const char MDA_MAGIC[16] = " LVM2 x[5A%r0N*>";
 #define LABEL_CRC_FROM 20u  /* the CRC covers offset_xl to the end */
 #define PVH_OFFSET 32u
 
+/* Byte-at-a-time table for the reflected polynomial 0xedb88320, built on
+ * first use (racing builders write the same values). */
+static const uint32_t *crc_table(void)
+{
+	static uint32_t tab[256];
+	static volatile bool ready;
+
+	if (!ready) {
+		for (uint32_t n = 0; n < 256; n++) {
+			uint32_t v = n;
+			for (int k = 0; k < 8; k++)
+				v = (v >> 1) ^ (v & 1 ? 0xedb88320u : 0);
+			tab[n] = v;
+		}
+		ready = true;
+	}
+	return tab;
+}
+
 uint32_t lvm_crc(uint32_t crc, const void *buf, size_t len)
 {
-	static const uint32_t tab[16] = {
-		0x00000000, 0x1db71064, 0x3b6e20c8, 0x26d930ac,
-		0x76dc4190, 0x6b6b51f4, 0x4db26158, 0x5005713c,
-		0xedb88320, 0xf00f9344, 0xd6d6a3e8, 0xcb61b38c,
-		0x9b64c2b0, 0x86d3d2d4, 0xa00ae278, 0xbdbdf21c,
-	};
+	const uint32_t *tab = crc_table();
 	const uint8_t *p = buf;
 
-	for (size_t i = 0; i < len; i++) {
-		crc ^= p[i];
-		crc = (crc >> 4) ^ tab[crc & 0xf];
-		crc = (crc >> 4) ^ tab[crc & 0xf];
-	}
+	for (size_t i = 0; i < len; i++)
+		crc = (crc >> 8) ^ tab[(crc ^ p[i]) & 0xff];
 	return crc;
 }
 

@@ -137,12 +137,8 @@ static char *pv_attr(const struct row *r, const struct report_opts *o)
 
 static char *pv_size(const struct row *r, const struct report_opts *o)
 {
-	if (r->orphan) {
-		uint64_t sz = r->orphan->label.device_size;
-		if (r->orphan->label.n_data)
-			sz -= r->orphan->label.data[0].offset;
-		return size_str(sz, o);
-	}
+	if (r->orphan)
+		return size_str(r->orphan->label.device_size, o);
 	return size_str(ext_bytes(r->vg, r->vg->pvs[r->pv]->pe_count), o);
 }
 

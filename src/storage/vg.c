@@ -267,8 +267,25 @@ static int import_lv(struct lvm_vg *vg, const struct cfg_node *sec)
 			return -EINVAL;
 		next += lv->segs[i].extent_count;
 	}
-	for (unsigned i = 0; i + 1 < vg->nlv; i++)
-		if (streq(vg->lvs[i]->name, lv->name))
+	return 0;
+}
+
+static int cmp_lv_name(const void *a, const void *b)
+{
+	return strcmp((*(struct lvm_lv *const *)a)->name, (*(struct lvm_lv *const *)b)->name);
+}
+
+/* LV names are unique (sorted copy, neighbours compared). */
+static int check_lv_names(const struct lvm_vg *vg)
+{
+	_cleanup_free_ struct lvm_lv **v = calloc(vg->nlv + 1, sizeof(*v));
+
+	if (!v)
+		return -ENOMEM;
+	memcpy(v, vg->lvs, vg->nlv * sizeof(*v));
+	qsort(v, vg->nlv, sizeof(*v), cmp_lv_name);
+	for (unsigned i = 1; i < vg->nlv; i++)
+		if (streq(v[i - 1]->name, v[i]->name))
 			return -EINVAL;
 	return 0;
 }
@@ -356,7 +373,10 @@ static int import_vg(struct lvm_vg *vg, const struct cfg_node *sec)
 	for (const struct cfg_node *c = lvs ? lvs->child : NULL; c; c = c->next)
 		if ((r = import_lv(vg, c)) < 0)
 			return r;
-	return check_overlaps(vg);
+	for (unsigned i = 0; i < vg->nlv; i++)
+		vg->nsnap += lv_is_snapshot_seg(vg->lvs[i]);
+	r = check_lv_names(vg);
+	return r < 0 ? r : check_overlaps(vg);
 }
 
 int vg_import(const char *text, size_t len, struct lvm_vg **ret)

@@ -70,6 +70,7 @@ struct lvm_vg {
 	uint64_t extent_size;       /* sectors */
 	int64_t max_lv, max_pv, metadata_copies;
 	unsigned npv, nlv;
+	unsigned nsnap;             /* hidden "snapshotN" LVs (fast paths when 0) */
 	struct lvm_pv **pvs;
 	struct lvm_lv **lvs;
 	struct cfg_node *tree;      /* the imported text, owned */

@@ -30,9 +30,60 @@ void storage_scan_release(struct storage_scan *sc)
 	*sc = (struct storage_scan){ 0 };
 }
 
+static bool name_char(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       c == '_' || c == '.' || c == '+' || c == '-';
+}
+
+/* Fast path: name, id and seqno lead the text lvm2 and Domus write
+ * ("NAME {", then "id = ..." and "seqno = N" before any section), so a scan
+ * needs no full parse. -ENOENT when the head looks otherwise. */
+static int head_summary(const char *text, size_t len, struct pv_scan *d)
+{
+	const char *p = text, *end = text + len, *name;
+	char id[LVM_UUID_STR_LEN + 1] = "";
+	uint64_t seqno = 0;
+	bool got_seqno = false;
+
+	while (p < end && (*p == ' ' || *p == '\n' || *p == '\t'))
+		p++;
+	for (name = p; p < end && name_char(*p); p++)
+		;
+	size_t nlen = (size_t)(p - name);
+	while (p < end && *p == ' ')
+		p++;
+	if (!nlen || nlen > LVM_NAME_MAX || p >= end || *p != '{')
+		return -ENOENT;
+	/* Lines of the VG section up to its first subsection. */
+	p = memchr(p, '\n', (size_t)(end - p));
+	for (int lines = 0; p && lines < 32; lines++) {
+		const char *line = p + 1, *eol = memchr(line, '\n', (size_t)(end - line));
+		if (!eol || memchr(line, '{', (size_t)(eol - line)))
+			break;
+		size_t n = (size_t)(eol - line);
+		if (n == 6 + LVM_UUID_STR_LEN + 1 && memcmp(line, "id = \"", 6) == 0 &&
+		    line[n - 1] == '"') {
+			memcpy(id, line + 6, LVM_UUID_STR_LEN);
+		} else if (n > 8 && memcmp(line, "seqno = ", 8) == 0) {
+			char *e;
+			seqno = strtoull(line + 8, &e, 10);
+			got_seqno = e == eol;
+		}
+		p = eol;
+	}
+	if (!id[0] || !got_seqno || lvm_uuid_parse(id, d->vg_id) < 0)
+		return -ENOENT;
+	d->seqno = seqno;
+	d->vg_name = strndup(name, nlen);
+	return d->vg_name ? 0 : -ENOMEM;
+}
+
 /* Name, id and seqno of the VG described by TEXT. */
 static int text_summary(const char *text, size_t len, struct pv_scan *d)
 {
+	if (head_summary(text, len, d) == 0)
+		return 0;
 	struct cfg_node *root = NULL;
 	const struct cfg_node *vg = NULL;
 	int r = cfg_parse(text, len, &root, NULL);

@@ -1018,7 +1018,9 @@ int cmd_vgremove(struct cli_ctx *ctx, int argc, char **argv)
 		if (r == 0)
 			r = claim_all(&st, h.vg, fds);
 		while (r == 0 && h.vg->nlv) {
-			printf("  Logical volume \"%s\" successfully removed.\n", h.vg->lvs[0]->name);
+			if (!lv_is_snapshot_seg(h.vg->lvs[0]))
+				printf("  Logical volume \"%s\" successfully removed.\n",
+				       h.vg->lvs[0]->name);
 			vg_remove_lv(h.vg, h.vg->lvs[0]);
 		}
 		if (r == 0 && (r = storage_vgremove(&h)) < 0) {

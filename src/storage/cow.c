@@ -185,6 +185,7 @@ void cow_release(struct cow_store *s)
 {
 	lvmap_release(&s->dev);
 	free(s->area_buf);
+	free(s->full_buf);
 	free(s->keys);
 	free(s->vals);
 	*s = (struct cow_store){ 0 };
@@ -207,13 +208,37 @@ int cow_sync(struct cow_store *s)
 	return scan_from(s, s->area, s->committed);
 }
 
+/* The current area is full: keep it pending (if none is) and go on with the
+ * next one in memory. */
+static int next_area(struct cow_store *s)
+{
+	if (s->committed == s->in_area)
+		return -ENOSPC; /* full and written: no area after it */
+	if (s->full_buf || meta_chunk(s, s->area + 1) >= s->nchunks)
+		return -EAGAIN;
+	s->full_buf = s->area_buf;
+	s->full_area = s->area;
+	s->area_buf = calloc(1, s->chunk);
+	if (!s->area_buf) {
+		s->area_buf = s->full_buf;
+		s->full_buf = NULL;
+		return -ENOMEM;
+	}
+	s->area++;
+	s->in_area = s->committed = 0;
+	return 0;
+}
+
 int cow_alloc(struct cow_store *s, uint64_t old, uint64_t *ret_new)
 {
 	uint64_t new, e[2];
 	int r;
 
-	if (s->in_area == s->per_area)
-		return s->committed == s->in_area ? -ENOSPC : -EAGAIN;
+	if (s->in_area == s->per_area) {
+		r = next_area(s);
+		if (r < 0)
+			return r;
+	}
 	new = s->next_free;
 	if (new >= s->nchunks)
 		return -ENOSPC;
@@ -236,7 +261,7 @@ int cow_commit(struct cow_store *s)
 	bool next = full && meta_chunk(s, s->area + 1) < s->nchunks;
 	int r = 0;
 
-	if (s->committed == s->in_area)
+	if (s->committed == s->in_area && !s->full_buf)
 		return 0;
 	if (next) {
 		/* The next area must read as empty before this one fills. */
@@ -244,12 +269,19 @@ int cow_commit(struct cow_store *s)
 		r = zero ? lvmap_io(&s->dev, zero, s->chunk, meta_chunk(s, s->area + 1) * s->chunk,
 				    true) : -ENOMEM;
 	}
+	/* The current area (ending in zeros) before the full one before it,
+	 * so a reader never runs from a full area into stale entries. */
 	if (r == 0)
 		r = lvmap_io(&s->dev, s->area_buf, s->chunk, meta_chunk(s, s->area) * s->chunk, true);
+	if (r == 0 && s->full_buf)
+		r = lvmap_io(&s->dev, s->full_buf, s->chunk, meta_chunk(s, s->full_area) * s->chunk,
+			     true);
 	if (r == 0)
 		r = lvmap_sync(&s->dev);
 	if (r < 0)
 		return r;
+	free(s->full_buf);
+	s->full_buf = NULL;
 	s->committed = s->in_area;
 	if (next) {
 		s->area++;

@@ -30,6 +30,8 @@ struct cow_store {
 	uint64_t next_free;          /* next data chunk to hand out */
 	bool valid;
 	uint8_t *area_buf;           /* the current area's metadata chunk */
+	uint8_t *full_buf;           /* a filled area not yet written, or NULL: */
+	uint64_t full_area;          /* one commit then writes both areas */
 	uint64_t *keys, *vals;       /* open-addressing table old -> new */
 	size_t cap, count;
 };
@@ -50,7 +52,8 @@ int cow_sync(struct cow_store *s);
 bool cow_lookup(const struct cow_store *s, uint64_t old, uint64_t *ret_new);
 
 /* Reserve a COW chunk for OLD (in memory until cow_commit). -ENOSPC when
- * the store is full, -EAGAIN when the current area must be committed first. */
+ * the store is full, -EAGAIN when pending entries fill two areas and must
+ * be committed first. */
 int cow_alloc(struct cow_store *s, uint64_t old, uint64_t *ret_new);
 
 /* Write the pending entries (after their data is on disk), moving to the

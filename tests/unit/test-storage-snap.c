@@ -118,6 +118,13 @@ static void test_random_model(void **state)
 		assert_int_equal(lv_open(&e.st, name, LV_OPEN_RDWR, &s[i]), 0);
 		assert_int_equal(lv_size(s[i]), ORIGIN_SIZE);
 	}
+	/* One write over more than two metadata areas of s0 (256 entries each). */
+	_cleanup_free_ uint8_t *big = malloc(3 * MiB);
+	fill(big, 3 * MiB, 77);
+	assert_int_equal(lv_pwrite(o, big, 3 * MiB, MiB + 512), 0);
+	memcpy(mo + MiB + 512, big, 3 * MiB);
+	check(s[0], ms[0], 0, ORIGIN_SIZE);
+	check(o, mo, 0, ORIGIN_SIZE);
 	for (int it = 0; it < 400; it++) {
 		int target = rand_r(&seed) % 3;
 		size_t len = 1 + rand_r(&seed) % (512 * 1024);

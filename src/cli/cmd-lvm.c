@@ -852,15 +852,10 @@ static void log_pv_error(const char *path, int r)
 }
 
 /* The first of PATHS that cannot join a VG, with the reason. */
-static int check_new_pvs(char **paths, int n)
+static int check_new_pvs(const struct storage *st, char **paths, int n)
 {
 	for (int i = 0; i < n; i++) {
-		_cleanup_(pv_scan_release) struct pv_scan d = { 0 };
-		int r = storage_probe(paths[i], &d);
-		if (r == 0 && d.err < 0)
-			r = d.err;
-		if (r == 0 && (d.vg_name || (d.label.ext_flags & PV_EXT_USED)))
-			r = -EBUSY;
+		int r = storage_check_free(st, paths[i]);
 		for (int k = 0; r == 0 && k < i; k++)
 			if (streq(paths[k], paths[i]))
 				r = -EEXIST;
@@ -903,7 +898,7 @@ int cmd_vgcreate(struct cli_ctx *ctx, int argc, char **argv)
 	}
 	if (storage_open(ctx, &st) < 0)
 		return EXIT_FAILED;
-	r = check_new_pvs(argv + optind + 1, argc - optind - 1);
+	r = check_new_pvs(&st, argv + optind + 1, argc - optind - 1);
 	if (r)
 		return r;
 	r = storage_vgcreate(&st, argv[optind], argv + optind + 1, (unsigned)(argc - optind - 1),
@@ -930,7 +925,7 @@ int cmd_vgextend(struct cli_ctx *ctx, int argc, char **argv)
 	r = open_vg(&st, argv[1], true, &h);
 	if (r)
 		return r;
-	r = check_new_pvs(argv + 2, argc - 2);
+	r = check_new_pvs(&st, argv + 2, argc - 2);
 	if (r == 0) {
 		r = storage_vgextend(&h, argv + 2, (unsigned)(argc - 2));
 		if (r < 0)

@@ -19,21 +19,46 @@
 
 #define BACKUP_MAX (64u * 1024 * 1024)
 
-/* 0 if PATH can join a VG (an orphan PV or not a PV), -EBUSY if it is in a
- * VG (or its metadata is unreadable while it says it is), other -errno if
- * it cannot be read. */
-static int check_free(const char *path, struct pv_scan *d)
+/* Checks on what D holds; see storage_check_free. */
+static int check_scanned(const struct pv_scan *d)
 {
-	int r = storage_probe(path, d);
-
-	if (r < 0)
-		return r;
 	if (d->err < 0)
 		return d->err;
+	if (d->outdated)
+		return 0;
 	if (d->vg_name || (d->is_pv && d->mda_err == -EBADMSG) ||
 	    (d->is_pv && (d->label.ext_flags & PV_EXT_USED)))
 		return -EBUSY;
 	return 0;
+}
+
+/* storage_check_free, also returning what PATH holds in *RET_D. */
+static int check_free(const struct storage *st, const char *path, struct pv_scan *ret_d)
+{
+	_cleanup_(storage_scan_release) struct storage_scan sc = { 0 };
+	const struct pv_scan *d;
+	int r = storage_scan(st, &sc);
+
+	if (r < 0)
+		return r;
+	d = storage_scan_find(&sc, path);
+	if (!d) {
+		r = storage_probe(path, ret_d);
+		return r < 0 ? r : check_scanned(ret_d);
+	}
+	*ret_d = (struct pv_scan){ .path = strdup(path), .err = d->err, .is_pv = d->is_pv,
+				   .label = d->label, .mda_err = d->mda_err,
+				   .outdated = d->outdated };
+	if (!ret_d->path)
+		return -ENOMEM;
+	return check_scanned(d);
+}
+
+int storage_check_free(const struct storage *st, const char *path)
+{
+	_cleanup_(pv_scan_release) struct pv_scan d = { 0 };
+
+	return check_free(st, path, &d);
 }
 
 static int format_path(const char *path, uint64_t metadata_size, struct lvm_pv_label *ret)
@@ -55,7 +80,7 @@ int storage_pvcreate(const struct storage *st, const char *path, uint64_t metada
 
 	if (lock < 0)
 		return lock;
-	r = check_free(path, &d);
+	r = check_free(st, path, &d);
 	if (r == 0)
 		r = format_path(path, metadata_size, &l);
 	if (r == 0)
@@ -72,7 +97,7 @@ int storage_pvremove(const struct storage *st, const char *path)
 
 	if (lock < 0)
 		return lock;
-	r = check_free(path, &d);
+	r = check_free(st, path, &d);
 	if (r < 0)
 		return r;
 	if (!d.is_pv)
@@ -113,7 +138,7 @@ static int add_paths(const struct storage *st, struct lvm_vg *vg, char *const *p
 	for (unsigned i = 0; i < n; i++) {
 		_cleanup_(pv_scan_release) struct pv_scan d = { 0 };
 		struct lvm_pv_label l;
-		int r = check_free(paths[i], &d);
+		int r = check_free(st, paths[i], &d);
 		if (r < 0)
 			return r;
 		if (d.is_pv) {
@@ -189,7 +214,9 @@ int storage_vgextend(struct vg_handle *h, char *const *paths, unsigned n)
 	return r;
 }
 
-/* Empty the metadata areas of the PV at PATH and clear its used flag. */
+/* Clear the used flag of the PV at PATH, then empty its metadata areas.
+ * In this order an interruption leaves either a used PV with metadata the
+ * VG has moved past (seen as outdated, so free), or an orphan. */
 static int release_pv(const char *path, struct lvm_pv_label *label)
 {
 	_cleanup_close_ int fd = open(path, O_RDWR | O_CLOEXEC);
@@ -197,12 +224,12 @@ static int release_pv(const char *path, struct lvm_pv_label *label)
 
 	if (fd < 0)
 		return -errno;
-	for (unsigned m = 0; r == 0 && m < label->n_mda; m++)
-		r = pv_mda_clear(fd, label, m);
-	if (r == 0 && (label->ext_flags & PV_EXT_USED)) {
+	if (label->ext_flags & PV_EXT_USED) {
 		label->ext_flags &= ~PV_EXT_USED;
 		r = pv_write_label(fd, label);
 	}
+	for (unsigned m = 0; r == 0 && m < label->n_mda; m++)
+		r = pv_mda_clear(fd, label, m);
 	return r;
 }
 

@@ -43,6 +43,8 @@ struct pv_scan {
 	struct lvm_pv_label label;
 	int mda_err;               /* 0, -ENODATA (orphan), -EBADMSG */
 	char *vg_name;             /* from the newest readable metadata */
+	bool outdated;             /* that VG has since moved on without this PV
+				    * (vgreduce/vgremove interrupted): reusable */
 	char vg_id[LVM_ID_LEN + 1];
 	uint64_t seqno;
 	char *text;
@@ -89,6 +91,11 @@ void storage_vg_close(struct vg_handle *h);
 /* Bump the seqno and write H->vg to every metadata area of its PVs (two
  * phases across PVs), then refresh the backup. -ENXIO if PVs are missing. */
 int storage_vg_commit(struct vg_handle *h, const char *description);
+
+/* 0 if PATH may become a PV of a VG (not a PV, an orphan PV, or one an
+ * interrupted vgreduce left behind), -EBUSY if it belongs to a VG, another
+ * -errno if it cannot be read. */
+int storage_check_free(const struct storage *st, const char *path);
 
 /* pvcreate: format PATH and add it to the devices list. -EBUSY if it is a
  * PV in a VG. */

@@ -157,6 +157,30 @@ int storage_probe(const char *path, struct pv_scan *ret)
 	return 0;
 }
 
+static const struct pv_scan *newest_of_id(const struct storage_scan *sc, const char *id);
+
+/* Devices whose VG metadata is older than the VG's newest copy and no longer
+ * lists them left the VG (interrupted vgreduce): they count as orphans. */
+static void mark_outdated(struct storage_scan *sc)
+{
+	for (size_t i = 0; i < sc->n; i++) {
+		struct pv_scan *d = &sc->devs[i];
+		const struct pv_scan *newest;
+		char uuid[LVM_UUID_STR_LEN + 1];
+		if (!d->vg_name)
+			continue;
+		newest = newest_of_id(sc, d->vg_id);
+		if (newest->seqno == d->seqno)
+			continue;
+		lvm_uuid_format(d->label.uuid, uuid);
+		if (strstr(newest->text, uuid))
+			continue;
+		d->outdated = true;
+		free(d->vg_name);
+		d->vg_name = NULL;
+	}
+}
+
 int storage_scan(const struct storage *st, struct storage_scan *ret)
 {
 	_cleanup_strv_free_ char **devs = NULL;
@@ -176,6 +200,7 @@ int storage_scan(const struct storage *st, struct storage_scan *ret)
 		sc.n++;
 		scan_one(&sc.devs[i]);
 	}
+	mark_outdated(&sc);
 	*ret = sc;
 	return 0;
 }
@@ -193,6 +218,21 @@ static int cmp_str(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/* The newest copy of VG ID on the scanned devices: it decides the VG's name
+ * (an older copy may still carry the old name after an interrupted
+ * vgrename). */
+static const struct pv_scan *newest_of_id(const struct storage_scan *sc, const char *id)
+{
+	const struct pv_scan *best = NULL;
+
+	for (size_t i = 0; i < sc->n; i++) {
+		const struct pv_scan *d = &sc->devs[i];
+		if (d->vg_name && streq(d->vg_id, id) && (!best || d->seqno > best->seqno))
+			best = d;
+	}
+	return best;
+}
+
 int storage_vg_names(const struct storage_scan *sc, char ***ret)
 {
 	char **v = calloc(sc->n + 1, sizeof(char *));
@@ -204,11 +244,12 @@ int storage_vg_names(const struct storage_scan *sc, char ***ret)
 		bool dup = false;
 		if (!sc->devs[i].vg_name)
 			continue;
+		const char *name = newest_of_id(sc, sc->devs[i].vg_id)->vg_name;
 		for (size_t k = 0; k < n; k++)
-			dup = dup || streq(v[k], sc->devs[i].vg_name);
+			dup = dup || streq(v[k], name);
 		if (dup)
 			continue;
-		v[n] = strdup(sc->devs[i].vg_name);
+		v[n] = strdup(name);
 		if (!v[n++]) {
 			strv_free(v);
 			return -ENOMEM;
@@ -226,12 +267,14 @@ static int best_copy(const struct storage_scan *sc, const char *name, const stru
 
 	for (size_t i = 0; i < sc->n; i++) {
 		const struct pv_scan *d = &sc->devs[i];
-		if (!d->vg_name || !streq(d->vg_name, name))
+		if (!d->vg_name)
+			continue;
+		d = newest_of_id(sc, d->vg_id);
+		if (!streq(d->vg_name, name))
 			continue;
 		if (best && !streq(best->vg_id, d->vg_id))
 			return -ENOTUNIQ;
-		if (!best || d->seqno > best->seqno)
-			best = d;
+		best = d;
 	}
 	if (!best)
 		return -ENOENT;

@@ -288,8 +288,8 @@ def test_devices_list_isolates_instances(instance, files, tmp_path):
     assert p.returncode == 0 and p.stdout.strip() == ""
 
 
-@pytest.mark.parametrize("verb", ["lvcreate", "lvextend", "lvremove", "vgextend",
-                                  "vgreduce", "lvrename", "snapshot"])
+@pytest.mark.parametrize("verb", ["lvcreate", "lvextend", "lvreduce", "lvremove",
+                                  "vgextend", "vgreduce", "lvrename", "snapshot"])
 def test_kill_at_every_write(instance, files, verb):
     """Kill the command after its Nth write, for every N: the VG then
     reads at the old or the new seqno, and vgck finds nothing wrong."""
@@ -300,6 +300,7 @@ def test_kill_at_every_write(instance, files, verb):
     args = {
         "lvcreate": ["lvcreate", "-L", "1200M", "-n", "b", "vg0"],
         "lvextend": ["lvextend", "-L", "+1G", "vg0/a"],
+        "lvreduce": ["lvreduce", "-L", "-40M", "vg0/a"],
         "lvremove": ["lvremove", "vg0/a"],
         "vgextend": ["vgextend", "vg0", files[2]],
         "vgreduce": ["vgreduce", "vg0", files[2]],
@@ -332,10 +333,65 @@ def test_kill_at_every_write(instance, files, verb):
             instance.run("vgck", "--updatemetadata", "vg0")
             instance.run("vgck", "vg0")
             assert seqno() == after + 1
+        if verb == "vgreduce" and after == before + 1:
+            # Even if killed before its label was cleared, the PV that
+            # left is free for use again.
+            instance.run("vgextend", "vg0", files[2])
         if p.returncode == 0:
             assert after == before + 1
             break
         assert p.returncode == 137
+    else:
+        pytest.fail("command never completed")
+
+
+def vg_state(instance):
+    """{vg name: seqno} as domus sees it."""
+    out = instance.run("vgs", "--noheadings", "-o", "vg_name,vg_seqno").stdout
+    return {r[0]: int(r[1]) for r in rows(out)}
+
+
+@pytest.mark.parametrize("verb", ["vgcreate", "vgremove", "vgrename"])
+def test_kill_vg_lifecycle(instance, files, verb):
+    """Kill vgcreate/vgremove/vgrename after each write: the VG is in its
+    old or its new state, and the command can be run again to finish."""
+    from conftest import DOMUS
+    pvs = files[:2]
+    if verb != "vgcreate":
+        instance.run("vgcreate", "vg0", *pvs)
+        instance.run("lvcreate", "-L", "100M", "-n", "a", "vg0")
+    args = {"vgcreate": ["vgcreate", "vg0", *pvs], "vgremove": ["vgremove", "-f", "vg0"],
+            "vgrename": ["vgrename", "vg0", "vg1"]}[verb]
+    old = vg_state(instance)
+    new = {"vgcreate": {"vg0": 1}, "vgremove": {},
+           "vgrename": {"vg1": old.get("vg0", 0) + 1}}[verb]
+    devfile = instance.path("var/lib/domus/storage/devices")
+    snapshot = {p: pathlib.Path(p).read_bytes()[:2 << 20] for p in pvs}
+    devices = devfile.read_text() if devfile.exists() else None
+    for n in range(0, 100):
+        for p, data in snapshot.items():
+            with open(p, "r+b") as f:
+                f.write(data)
+        if devices is None:
+            devfile.unlink(missing_ok=True)
+        else:
+            devfile.write_text(devices)
+        env = dict(instance.env, DOMUS_STORAGE_FAULT=f"kill:{n}")
+        p = subprocess.run([str(DOMUS), *args], env=env, capture_output=True, text=True)
+        state = vg_state(instance)
+        if p.returncode == 0:
+            assert state == new
+            break
+        assert p.returncode == 137
+        assert state in (old, new), (n, state)
+        for name in state:
+            if instance.run("vgck", name, check=False).returncode != 0:
+                instance.run("vgck", "--updatemetadata", name)
+        # Running the command again finishes the job.
+        if set(state) != set(new):
+            instance.run(*args)
+        # (a repair by vgck --updatemetadata may have bumped the seqno)
+        assert set(vg_state(instance)) == set(new)
     else:
         pytest.fail("command never completed")
 

@@ -454,3 +454,32 @@ def test_snapshot_verbs(instance, files):
     instance.run("lvcreate", "-s", "-l", "20%ORIGIN", "-n", "again", "vg0/disk")
     instance.run("lvremove", "vg0/again")
     instance.run("vgck", "vg0")
+
+
+def write_lv(instance, lv, mib):
+    """Write MIB MiB at the start of LV through the LV data API."""
+    from conftest import BUILD
+    subprocess.run([str(BUILD / "src/storage/domus-storage-bench"), str(instance.root),
+                    lv, str(mib), "1024"], check=True, capture_output=True)
+
+
+def test_snapshot_fills_and_shrink_refused(instance, files):
+    instance.run("vgcreate", "vg0", files[0])
+    instance.run("lvcreate", "-L", "64M", "-n", "o", "vg0")
+    instance.run("lvcreate", "-s", "-L", "20M", "-n", "s", "vg0/o")
+    write_lv(instance, "vg0/o", 8)
+    p = instance.run("lvreduce", "-L", "4M", "vg0/s", check=False)
+    assert p.returncode != 0 and "below what it holds" in p.stderr
+    lvs = {r[0]: r for r in rows(instance.run("lvs", "--noheadings", "-o",
+                                              "lv_name,lv_attr,data_percent").stdout)}
+    assert lvs["s"][1] == "swi-a-s---" and 40 < float(lvs["s"][2]) < 45
+    # 32 MiB of changes do not fit in 20 MiB: the snapshot becomes invalid,
+    # says so, and the origin keeps working.
+    write_lv(instance, "vg0/o", 32)
+    lvs = {r[0]: r for r in rows(instance.run("lvs", "--noheadings", "-o",
+                                              "lv_name,lv_attr,data_percent").stdout)}
+    assert lvs["s"][1] == "swi-I-s---" and lvs["s"][2] == "100.00"
+    write_lv(instance, "vg0/o", 64)
+    p = instance.run("lvconvert", "--merge", "vg0/s", check=False)
+    assert p.returncode != 0 and "invalid" in p.stderr
+    instance.run("lvremove", "vg0/s")

@@ -1,6 +1,8 @@
 /* storage-io.c - write throughput of an LV through the LV data API, for
  * bench/storage.sh: domus-storage-bench ROOT VG/LV MIB BLOCK_KIB prints
- * "MiB/s" for MIB MiB written sequentially in BLOCK_KIB blocks, flushed. */
+ * "MiB/s" for MIB MiB written sequentially in BLOCK_KIB blocks, flushed.
+ * With MIB 0 it prints "open" and keeps the LV open until stdin closes
+ * (tests use it to hold an LV in use). */
 #include "storage/lv.h"
 #include "storage/storage.h"
 
@@ -33,6 +35,14 @@ int main(int argc, char **argv)
 	if (r < 0) {
 		fprintf(stderr, "cannot open %s: %s\n", argv[2], strerror(-r));
 		return 1;
+	}
+	if (mib == 0) {
+		printf("open\n");
+		fflush(stdout);
+		while (getchar() != EOF)
+			;
+		lv_close(h);
+		return 0;
 	}
 	t0 = now_us();
 	for (uint64_t off = 0; r == 0 && off < mib << 20; off += kib * 1024)

@@ -438,8 +438,11 @@ static int run_report(struct cli_ctx *ctx, enum report_kind kind, int argc, char
 		log_err("unrecognised field \"%s\"", bad);
 		return 3;
 	}
-	if (r < 0 || storage_open(ctx, &st) < 0)
+	if (r < 0 || storage_open(ctx, &st) < 0) {
+		report_free(rp);
 		return EXIT_FAILED;
+	}
+	report_set_storage(rp, &st);
 	r = vgset_open(&st, &set);
 	if (r) {
 		report_free(rp);
@@ -594,8 +597,13 @@ static void display_vg(const struct vg_handle *h)
 	line("VG Access", "read/write");
 	line("VG Status", "resizable");
 	line("MAX LV", "%lld", (long long)vg->max_lv);
-	line("Cur LV", "%u", vg->nlv);
-	line("Open LV", "0");
+	unsigned nopen = 0, nvisible = 0;
+	for (unsigned i = 0; i < vg->nlv; i++) {
+		nvisible += lv_has_status(vg->lvs[i], "VISIBLE");
+		nopen += lv_in_use(h->st, vg->lvs[i]->id);
+	}
+	line("Cur LV", "%u", nvisible);
+	line("Open LV", "%u", nopen);
 	line("Max PV", "%lld", (long long)vg->max_pv);
 	line("Cur PV", "%u", vg->npv);
 	line("Act PV", "%u", act);

@@ -102,6 +102,19 @@ int lv_claim(const struct storage *st, const char *lv_id)
 	return fd == -EWOULDBLOCK ? -EBUSY : fd;
 }
 
+bool lv_in_use(const struct storage *st, const char *lv_id)
+{
+	_cleanup_free_ char *path = strprintf("%s/L_%s", st->lock_dir, lv_id);
+	_cleanup_close_ int fd = path ? open(path, O_RDONLY | O_CLOEXEC) : -1;
+
+	/* No lock file: never opened since boot (run/ is volatile). */
+	if (fd < 0)
+		return false;
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0)
+		return errno == EWOULDBLOCK;
+	return false; /* closing FD drops the probe lock */
+}
+
 /* ------------------------------------------------------------ loading */
 
 static void unload(struct lv_handle *h)

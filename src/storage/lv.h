@@ -33,6 +33,7 @@
 
 #include "storage/storage.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -59,6 +60,9 @@ int lv_discard(struct lv_handle *h, uint64_t len, uint64_t off);
 /* Claim LV (uuid LV_ID) exclusively, without waiting: the fd holding the
  * claim, or -EBUSY if a handle has it open. */
 int lv_claim(const struct storage *st, const char *lv_id);
+
+/* True if a handle has LV (uuid LV_ID) open, in any process. */
+bool lv_in_use(const struct storage *st, const char *lv_id);
 
 /* Lock the snapshot state of origin ORIGIN_ID exclusively (waits): the fd.
  * After changing that origin's snapshots (create, remove, resize, merge),

@@ -1,6 +1,8 @@
 /* report.c - pvs/vgs/lvs reports in lvm2's formats (report.h). */
 #include "storage/report.h"
 
+#include "storage/lv.h"
+
 #include "common/cleanup.h"
 #include "common/util.h"
 
@@ -261,12 +263,12 @@ static char *lv_name(const struct row *r, const struct report_opts *o)
 }
 
 void lv_attr_string(const struct lvm_vg *vg, const struct lvm_lv *lv, bool invalid,
-		    char attr[11])
+		    bool open, char attr[11])
 {
 	bool snap = vg_origin_of(vg, lv) != NULL, origin = lv_is_origin(vg, lv);
 
-	snprintf(attr, 11, "%c%ci-%c-%c---", snap ? 's' : origin ? 'o' : '-',
-		 lv_has_status(lv, "WRITE") ? 'w' : 'r', invalid ? 'I' : 'a',
+	snprintf(attr, 11, "%c%ci-%c%c%c---", snap ? 's' : origin ? 'o' : '-',
+		 lv_has_status(lv, "WRITE") ? 'w' : 'r', invalid ? 'I' : 'a', open ? 'o' : '-',
 		 snap || origin ? 's' : '-');
 }
 
@@ -293,7 +295,7 @@ static char *lv_attr(const struct row *r, const struct report_opts *o)
 	bool invalid;
 
 	(void)snap_percent(r, o, &invalid);
-	lv_attr_string(r->vg, r->lv, invalid, attr);
+	lv_attr_string(r->vg, r->lv, invalid, o->st && lv_in_use(o->st, r->lv->id), attr);
 	return strdup(attr);
 }
 
@@ -305,7 +307,7 @@ static char *data_percent(const struct row *r, const struct report_opts *o)
 	return p < 0 ? strdup("") : strprintf("%.2f", p);
 }
 
-static char *lv_size(const struct row *r, const struct report_opts *o)
+static char *f_lv_size(const struct row *r, const struct report_opts *o)
 {
 	return size_str(ext_bytes(r->vg, lv_extents(r->lv)), o);
 }
@@ -413,7 +415,7 @@ static const struct field FIELDS[] = {
 	{ "lv_name", "LV", REPORT_LV, false, false, lv_name, 0 },
 	{ "vg_name", "VG", REPORT_LV, false, false, vg_name, 0 },
 	{ "lv_attr", "Attr", REPORT_LV, false, false, lv_attr, 0 },
-	{ "lv_size", "LSize", REPORT_LV, true, false, lv_size, 0 },
+	{ "lv_size", "LSize", REPORT_LV, true, false, f_lv_size, 0 },
 	{ "pool_lv", "Pool", REPORT_LV, false, false, empty, 0 },
 	{ "origin", "Origin", REPORT_LV, false, false, origin, 0 },
 	{ "data_percent", "Data%", REPORT_LV, true, false, data_percent, 6 },
@@ -504,6 +506,11 @@ int report_new(enum report_kind kind, const struct report_opts *o, struct report
 	}
 	*ret = rp;
 	return 0;
+}
+
+void report_set_storage(struct report *rp, const struct storage *st)
+{
+	rp->o.st = st;
 }
 
 static int add_row(struct report *rp, const struct row *row)

@@ -24,6 +24,8 @@ struct report_opts {
 	bool segments;     /* lvs --segments: one row per segment */
 	const char *separator; /* NULL: aligned columns */
 	const char *fields;    /* -o: "a,b" replaces, "+a,b" appends */
+	/* Optional: where "in use" locks live, for the 'o' attribute. */
+	const struct storage *st;
 	/* Optional: bytes in use and validity of snapshot COW (Data%, attr). */
 	int (*snap_status)(const struct lvm_vg *vg, const struct lvm_lv *cow, uint64_t *used,
 			   bool *valid);
@@ -42,6 +44,8 @@ struct report;
  * *RET_BAD names the unknown field). */
 int report_new(enum report_kind kind, const struct report_opts *o, struct report **ret,
 	       char **ret_bad);
+/* Use ST to show which LVs are open (attribute 'o'). */
+void report_set_storage(struct report *rp, const struct storage *st);
 /* Add the rows of VG (its PVs, itself, or its LVs, by kind). */
 int report_add_vg(struct report *rp, const struct lvm_vg *vg);
 /* Add one PV (index PV of VG) or one LV of VG. */
@@ -53,9 +57,9 @@ int report_add_orphan(struct report *rp, const struct pv_scan *d);
 void report_print(struct report *rp, FILE *f);
 void report_free(struct report *rp);
 
-/* Attribute string as lvm2 prints it ("-wi-a-----", "owi-a-s---",
- * "swi-I-s---" for an invalid snapshot). */
+/* Attribute string as lvm2 prints it ("-wi-a-----", "-wi-ao----" when
+ * open, "owi-a-s---", "swi-I-s---" for an invalid snapshot). */
 void lv_attr_string(const struct lvm_vg *vg, const struct lvm_lv *lv, bool invalid,
-		    char attr[11]);
+		    bool open, char attr[11]);
 
 #endif

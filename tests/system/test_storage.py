@@ -483,3 +483,27 @@ def test_snapshot_fills_and_shrink_refused(instance, files):
     p = instance.run("lvconvert", "--merge", "vg0/s", check=False)
     assert p.returncode != 0 and "invalid" in p.stderr
     instance.run("lvremove", "vg0/s")
+
+
+def test_open_lv_is_protected(instance, files):
+    from conftest import BUILD
+    instance.run("vgcreate", "vg0", files[0])
+    instance.run("lvcreate", "-L", "16M", "-n", "disk", "vg0")
+    holder = subprocess.Popen([str(BUILD / "src/storage/domus-storage-bench"),
+                               str(instance.root), "vg0/disk", "0", "1"],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "open"
+        attr = instance.run("lvs", "--noheadings", "-o", "lv_attr").stdout.strip()
+        assert attr == "-wi-ao----"
+        assert "Open LV               1" in instance.run("vgdisplay").stdout
+        for cmd in (["lvremove", "vg0/disk"], ["lvreduce", "-L", "8M", "vg0/disk"],
+                    ["vgremove", "-f", "vg0"]):
+            p = instance.run(*cmd, check=False)
+            assert p.returncode != 0 and "vg0/disk is in use" in p.stderr, cmd
+        instance.run("lvextend", "-L", "+8M", "vg0/disk")
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=30)
+    assert instance.run("lvs", "--noheadings", "-o", "lv_attr").stdout.strip() == "-wi-a-----"
+    instance.run("lvremove", "vg0/disk")

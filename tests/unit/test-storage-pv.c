@@ -201,10 +201,15 @@ static void test_faults(void **state)
 				assert_int_equal(OPS[k](&e), 0);
 			before = read_seqno(&e);
 			sio_fault_set(n, SIO_FAULT_FAIL);
+			long w0 = sio_write_count();
 			r = OPS[op](&e);
+			long writes = sio_write_count() - w0;
 			sio_fault_set(-1, SIO_FAULT_FAIL);
 			after = read_seqno(&e);
 			if (r == 0) {
+				/* First success: every earlier N failed one of
+				 * exactly these writes, so each was tried. */
+				assert_int_equal(writes, n);
 				assert_int_equal(after, before + 1);
 				/* Writes after the commit point (labels) may have
 				 * failed earlier: a retry must then succeed. */

@@ -599,7 +599,7 @@ static void display_vg(const struct vg_handle *h)
 	line("MAX LV", "%lld", (long long)vg->max_lv);
 	unsigned nopen = 0, nvisible = 0;
 	for (unsigned i = 0; i < vg->nlv; i++) {
-		nvisible += lv_has_status(vg->lvs[i], "VISIBLE");
+		nvisible += lv_is_visible(vg, vg->lvs[i]);
 		nopen += lv_in_use(h->st, vg->lvs[i]->id);
 	}
 	line("Cur LV", "%u", nvisible);
@@ -701,7 +701,7 @@ static int each_lv(struct vgset *set, char **args, int nargs,
 		const struct lvm_vg *vg = set->h[i].vg;
 		for (unsigned l = 0; l < vg->nlv; l++) {
 			_cleanup_free_ char *full = strprintf("%s/%s", vg->name, vg->lvs[l]->name);
-			if (!lv_has_status(vg->lvs[l], "VISIBLE"))
+			if (!lv_is_visible(vg, vg->lvs[l]))
 				continue;
 			if (!nargs || arg_listed(args, nargs, vg->name) ||
 			    (full && arg_listed(args, nargs, full)))

@@ -418,6 +418,11 @@ bool lv_is_origin(const struct lvm_vg *vg, const struct lvm_lv *lv)
 	return false;
 }
 
+bool lv_is_visible(const struct lvm_vg *vg, const struct lvm_lv *lv)
+{
+	return lv_has_status(lv, "VISIBLE") || vg_origin_of(vg, lv) != NULL;
+}
+
 void vg_remove_snapshot(struct lvm_vg *vg, struct lvm_lv *cow)
 {
 	struct lvm_lv *s = vg_snapshot_of(vg, cow);
@@ -472,6 +477,10 @@ int vg_create_snapshot(struct lvm_vg *vg, struct lvm_lv *origin, const char *nam
 	r = vg_create_lv(vg, name, cow_extents, host, now, &cow);
 	if (r < 0)
 		return r;
+	/* As lvm2: the COW LV is not VISIBLE itself; lvs shows it as the
+	 * snapshot through the hidden snapshotN LV. */
+	free(cow->status[2]);
+	cow->status[2] = NULL;
 	lvs = realloc(vg->lvs, (vg->nlv + 1) * sizeof(*lvs));
 	s = calloc(1, sizeof(*s));
 	if (lvs)

@@ -194,7 +194,7 @@ static unsigned visible_lvs(const struct lvm_vg *vg, bool snapshots)
 
 	for (unsigned i = 0; i < vg->nlv; i++) {
 		const struct lvm_lv *lv = vg->lvs[i];
-		if (snapshots ? vg_origin_of(vg, lv) != NULL : lv_has_status(lv, "VISIBLE"))
+		if (snapshots ? vg_origin_of(vg, lv) != NULL : lv_is_visible(vg, lv))
 			n++;
 	}
 	return n;
@@ -257,7 +257,7 @@ static char *vg_free_count(const struct row *r, const struct report_opts *o)
 /* ---- LV fields ---- */
 static char *lv_name(const struct row *r, const struct report_opts *o)
 {
-	if (!lv_has_status(r->lv, "VISIBLE"))
+	if (!lv_is_visible(r->vg, r->lv))
 		return strprintf("[%s]", r->lv->name);
 	return strdup(r->lv->name);
 }
@@ -579,7 +579,7 @@ static int add_lvs(struct report *rp, const struct lvm_vg *vg)
 	memcpy(lvs, vg->lvs, vg->nlv * sizeof(*lvs));
 	qsort(lvs, vg->nlv, sizeof(*lvs), cmp_lv);
 	for (unsigned i = 0; r == 0 && i < vg->nlv; i++)
-		if ((rp->o.all || lv_has_status(lvs[i], "VISIBLE")) && !lv_is_snapshot_seg(lvs[i]))
+		if ((rp->o.all || lv_is_visible(vg, lvs[i])) && !lv_is_snapshot_seg(lvs[i]))
 			r = add_lv_rows(rp, vg, lvs[i]);
 	return r;
 }

@@ -143,6 +143,9 @@ struct lvm_lv *vg_origin_of(const struct lvm_vg *vg, const struct lvm_lv *cow);
 bool lv_is_origin(const struct lvm_vg *vg, const struct lvm_lv *lv);
 /* True for the hidden snapshotN LVs (reports skip them). */
 bool lv_is_snapshot_seg(const struct lvm_lv *lv);
+/* Shown by lvs and counted as an LV: VISIBLE, or a snapshot's COW store
+ * (lvm2 writes COW LVs without VISIBLE). */
+bool lv_is_visible(const struct lvm_vg *vg, const struct lvm_lv *lv);
 /* Remove snapshot COW and its hidden snapshotN LV. */
 void vg_remove_snapshot(struct lvm_vg *vg, struct lvm_lv *cow);
 

@@ -422,6 +422,9 @@ def test_lvm2_reads_domus_snapshot(instance, lvm):
                   "lv_name,origin,lv_size,snap_count,chunk_size", "vgs1").stdout
     assert rows(out) == [["origin", "41943040B", "1", "0B"],
                          ["snap", "origin", "12582912B", "1", "8192B"]]
+    fields = "vg_name,pv_count,lv_count,snap_count,vg_size,vg_free,vg_seqno"
+    assert rows(instance.run("vgs", "--noheadings", "--units", "b", "-o", fields).stdout) == \
+        rows(lvm.run("vgs", "--noheadings", "--units", "b", "-o", fields).stdout)
     out = lvm.run("lvs", "--noheadings", "-o", "lv_name,lv_attr", "vgs1").stdout
     attrs = dict(rows(out))
     assert attrs["origin"][0] == "o" and attrs["snap"][0] == "s"
@@ -507,3 +510,62 @@ def test_open_lv_is_protected(instance, files):
         holder.wait(timeout=30)
     assert instance.run("lvs", "--noheadings", "-o", "lv_attr").stdout.strip() == "-wi-a-----"
     instance.run("lvremove", "vg0/disk")
+
+
+SNAPSHOT0 = '''
+snapshot0 {
+id = "abcdef-ghij-klmn-opqr-stuv-wxyz-ABCDEF"
+status = ["READ", "WRITE"]
+flags = []
+creation_time = 1
+creation_host = "lvm2-host"
+segment_count = 1
+segment1 {
+start_extent = 0
+extent_count = 10
+type = "snapshot"
+chunk_size = 16
+origin = "origin"
+cow_store = "cow"
+}
+}
+'''
+
+
+def test_uses_snapshot_made_by_lvm2(instance, lvm):
+    """lvm2 cannot create a snapshot without device-mapper, but it writes the
+    same metadata when restoring it: Domus then uses that snapshot, and its
+    COW store gets the dm layout where lvm2 says the COW LV is."""
+    import struct
+    d1 = lvm.loop(instance.root / "d1.img", "128M")
+    lvm.run("pvcreate", d1)
+    lvm.run("vgcreate", "vgz", d1)
+    lvm.run("lvcreate", "--driverloaded", "n", "-an", "-Zn", "-L", "40M", "-n", "origin", "vgz")
+    lvm.run("lvcreate", "--driverloaded", "n", "-an", "-Zn", "-L", "12M", "-n", "cow", "vgz")
+    backup = instance.root / "vgz.txt"
+    lvm.run("vgcfgbackup", "-f", str(backup), "vgz")
+    text = backup.read_text()
+    at = text.index("logical_volumes {") + len("logical_volumes {")
+    backup.write_text(text[:at] + SNAPSHOT0 + text[at:])
+    lvm.run("vgcfgrestore", "-f", str(backup), "vgz")
+    instance.run("pvscan", d1)
+    lvs = {r[0]: r for r in rows(instance.run("lvs", "--noheadings", "-o",
+                                              "lv_name,lv_attr,origin").stdout)}
+    assert lvs["cow"][1:] == ["swi-a-s---", "origin"]
+    assert lvs["origin"][1] == "owi-a-s---"
+    write_lv(instance, "vgz/origin", 4)
+    pe_start = int(lvm.run("pvs", "--noheadings", "--units", "b", "--nosuffix", "-o",
+                           "pe_start", d1).stdout.strip())
+    (rng,) = rows(lvm.run("lvs", "--noheadings", "-o", "seg_pe_ranges", "vgz/cow").stdout)[0]
+    first = int(rng.split(":")[1].split("-")[0])
+    with open(d1, "rb") as f:
+        f.seek(pe_start + first * (4 << 20))
+        hdr = f.read(16)
+        f.seek(pe_start + first * (4 << 20) + 8192)  # first exception area
+        old, new = struct.unpack("<QQ", f.read(16))
+    assert hdr == b"SnAp" + struct.pack("<III", 1, 1, 16)
+    assert (old, new) == (0, 2)
+    data = float(rows(instance.run("lvs", "--noheadings", "-o", "data_percent",
+                                   "vgz/cow").stdout)[0][0])
+    assert 30 < data < 40  # 4 MiB saved (+ header and table) of 12 MiB
+    lvm.run("vgck", "vgz")

@@ -168,6 +168,9 @@ def test_lvm2_reads_what_domus_wrote(instance, lvm):
     instance.run("vgremove", "-f", "vgd")
     out = lvm.run("pvs", "--noheadings", "-o", "pv_name,vg_name").stdout
     assert rows(out) == [[d1], [d2]]
+    fields = "pv_name,pv_size,pv_free,pv_uuid,pe_start"
+    assert rows(instance.run("pvs", "--noheadings", "--units", "b", "-o", fields).stdout) == \
+        rows(lvm.run("pvs", "--noheadings", "--units", "b", "-o", fields).stdout)
 
 
 @pytest.fixture
@@ -569,3 +572,22 @@ def test_uses_snapshot_made_by_lvm2(instance, lvm):
                                    "vgz/cow").stdout)[0][0])
     assert 30 < data < 40  # 4 MiB saved (+ header and table) of 12 MiB
     lvm.run("vgck", "vgz")
+
+
+def test_backups_interchange_with_lvm2(instance, lvm):
+    """A vgcfgbackup file from either side restores with the other."""
+    d1 = lvm.loop(instance.root / "d1.img", "128M")
+    instance.run("vgcreate", "vgb", d1)
+    instance.run("lvcreate", "-L", "20M", "-n", "a", "vgb")
+    ours = instance.root / "ours.txt"
+    instance.run("vgcfgbackup", "-f", ours, "vgb")
+    instance.run("lvremove", "vgb/a")
+    lvm.run("vgcfgrestore", "-f", str(ours), "vgb")
+    assert rows(instance.run("lvs", "--noheadings", "-o", "lv_name").stdout) == [["a"]]
+    lvm.run("lvcreate", "--driverloaded", "n", "-an", "-Zn", "-L", "8M", "-n", "b", "vgb")
+    theirs = instance.root / "theirs.txt"
+    lvm.run("vgcfgbackup", "-f", str(theirs), "vgb")
+    instance.run("lvremove", "vgb/b")
+    instance.run("vgcfgrestore", "-f", theirs, "vgb")
+    assert rows(lvm.run("lvs", "--noheadings", "-o", "lv_name", "vgb").stdout) == [["a"], ["b"]]
+    lvm.run("vgck", "vgb")

@@ -1574,7 +1574,12 @@ static int new_extents(const struct lvm_vg *vg, const struct lvm_lv *lv,
 {
 	bool rounded;
 	uint64_t cur = lv_extents(lv), n = wanted_extents(vg, lv, a, &rounded);
+	char sz[64];
 
+	if (rounded) {
+		long_size(n * vg->extent_size * LVM_SECTOR, sz, sizeof(sz));
+		printf("  Rounding size to boundary between physical extents: %s.\n", sz);
+	}
 	if (a->sign == '+')
 		n = cur + n;
 	else if (a->sign == '-')

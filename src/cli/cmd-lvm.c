@@ -211,12 +211,33 @@ int cmd_pvcreate(struct cli_ctx *ctx, int argc, char **argv)
 	return ret;
 }
 
+/* Long spellings of the short options lvm2's verbs share. */
+static const struct option common_long_opts[] = {
+	{ "force", no_argument, NULL, 'f' },
+	{ "yes", no_argument, NULL, 'y' },
+	{ "autobackup", required_argument, NULL, 'A' },
+	{ NULL, 0, NULL, 0 },
+};
+
+/* getopt_long with common_long_opts; "--file" only where SHORTOPTS has "f:". */
+static int getopt_common(int argc, char **argv, const char *shortopts)
+{
+	const struct option *opts = common_long_opts;
+	static const struct option file_opts[] = {
+		{ "file", required_argument, NULL, 'f' },
+		{ NULL, 0, NULL, 0 },
+	};
+	if (strstr(shortopts, "f:"))
+		opts = file_opts;
+	return getopt_long(argc, argv, shortopts, opts, NULL);
+}
+
 int cmd_pvremove(struct cli_ctx *ctx, int argc, char **argv)
 {
 	_cleanup_(storage_release) struct storage st = { 0 };
 	int c, ret = 0;
 
-	while ((c = getopt(argc, argv, "fy")) != -1)
+	while ((c = getopt_common(argc, argv, "fy")) != -1)
 		if (c == '?')
 			return command_usage(command_find(argv[0]));
 	if (optind >= argc)
@@ -994,7 +1015,7 @@ int cmd_vgremove(struct cli_ctx *ctx, int argc, char **argv)
 	bool force = false;
 	int c, ret = 0;
 
-	while ((c = getopt(argc, argv, "fy")) != -1) {
+	while ((c = getopt_common(argc, argv, "fyA:")) != -1) {
 		if (c == '?')
 			return command_usage(command_find(argv[0]));
 		force = force || c == 'f';
@@ -1146,7 +1167,7 @@ int cmd_vgcfgbackup(struct cli_ctx *ctx, int argc, char **argv)
 	const char *file = NULL;
 	int c, ret = 0;
 
-	while ((c = getopt(argc, argv, "f:")) != -1) {
+	while ((c = getopt_common(argc, argv, "f:")) != -1) {
 		if (c != 'f')
 			return command_usage(command_find(argv[0]));
 		file = optarg;
@@ -1191,7 +1212,7 @@ int cmd_vgcfgrestore(struct cli_ctx *ctx, int argc, char **argv)
 	const char *file = NULL;
 	int c, r;
 
-	while ((c = getopt(argc, argv, "f:")) != -1) {
+	while ((c = getopt_common(argc, argv, "f:")) != -1) {
 		if (c != 'f')
 			return command_usage(command_find(argv[0]));
 		file = optarg;
@@ -1534,7 +1555,7 @@ int cmd_lvremove(struct cli_ctx *ctx, int argc, char **argv)
 	_cleanup_(storage_release) struct storage st = { 0 };
 	int c, ret = 0;
 
-	while ((c = getopt(argc, argv, "fyA:")) != -1)
+	while ((c = getopt_common(argc, argv, "fyA:")) != -1)
 		if (c == '?')
 			return command_usage(command_find(argv[0]));
 	if (optind >= argc)

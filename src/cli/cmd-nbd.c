@@ -1,0 +1,136 @@
+/* cmd-nbd.c - `domus nbd-serve`: serve a volume or a file over NBD in the
+ * foreground until SIGINT/SIGTERM. */
+#include "cli/commands.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "nbd/nbd-server.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static struct nbd_server *serving; /* for the signal handler only */
+
+static void on_stop_signal(int sig)
+{
+	if (serving)
+		nbd_server_stop(serving);
+}
+
+static void setup_signals(void)
+{
+	struct sigaction sa = { .sa_handler = on_stop_signal };
+
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+}
+
+/* "VG/LV": one slash between two non-empty names, not a path. */
+static bool looks_like_volume(const char *arg)
+{
+	const char *slash = strchr(arg, '/');
+
+	return slash && slash != arg && slash[1] && !strchr(slash + 1, '/') && arg[0] != '.';
+}
+
+/* Open what the user named: an existing file or block device, or VG/LV.
+ * This is the one place that will resolve logical volumes. */
+static int open_target(const char *arg, bool readonly, struct nbd_backend *ret)
+{
+	struct stat st;
+	int r;
+
+	if (stat(arg, &st) < 0 && looks_like_volume(arg)) {
+		log_err("cannot serve '%s': volume groups are not available yet", arg);
+		return -ENOSYS;
+	}
+	r = nbd_file_backend_open(arg, readonly, ret);
+	if (r < 0)
+		log_err("cannot open '%s': %s", arg,
+			r == -EINVAL ? "not a regular file or block device" : strerror(-r));
+	return r;
+}
+
+static int add_listeners(struct nbd_server *srv, const char *unix_path, const char *tcp)
+{
+	uint16_t port;
+	int r;
+
+	if (unix_path) {
+		r = nbd_server_listen_unix(srv, unix_path);
+		if (r < 0) {
+			log_err("cannot listen on '%s': %s", unix_path, strerror(-r));
+			return r;
+		}
+		log_info("listening on unix:%s", unix_path);
+	}
+	if (tcp) {
+		r = nbd_server_listen_tcp(srv, tcp, &port);
+		if (r < 0) {
+			log_err("cannot listen on '%s': %s", tcp, strerror(-r));
+			return r;
+		}
+		log_info("listening on tcp:%s (port %u)", tcp, port);
+	}
+	return 0;
+}
+
+int cmd_nbd_serve(struct cli_ctx *ctx, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "unix", required_argument, NULL, 'u' },
+		{ "tcp", required_argument, NULL, 't' },
+		{ "readonly", no_argument, NULL, 'r' },
+		{ "name", required_argument, NULL, 'n' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *unix_path = NULL, *tcp = NULL, *name = "";
+	const struct command *cmd = command_find(argv[0]);
+	struct nbd_backend be = { 0 };
+	struct nbd_server *srv = NULL;
+	bool readonly = false;
+	int c, r;
+
+	while ((c = getopt_long(argc, argv, "u:t:rn:", opts, NULL)) != -1) {
+		switch (c) {
+		case 'u': unix_path = optarg; break;
+		case 't': tcp = optarg; break;
+		case 'r': readonly = true; break;
+		case 'n': name = optarg; break;
+		default: return command_usage(cmd);
+		}
+	}
+	if (optind != argc - 1 || (!unix_path && !tcp))
+		return command_usage(cmd);
+	if (open_target(argv[optind], readonly, &be) < 0)
+		return 1;
+	r = nbd_server_new(NULL, &srv);
+	if (r >= 0)
+		r = nbd_server_add_export(srv, name, argv[optind], &be, readonly);
+	if (r < 0) {
+		log_err("cannot export '%s': %s", argv[optind], strerror(-r));
+		if (be.ops)
+			be.ops->close(be.handle);
+		nbd_server_free(srv);
+		return 1;
+	}
+	r = add_listeners(srv, unix_path, tcp);
+	if (r >= 0) {
+		serving = srv;
+		setup_signals();
+		r = nbd_server_run(srv);
+		serving = NULL;
+		if (r < 0)
+			log_err("serving '%s' failed: %s", argv[optind], strerror(-r));
+	}
+	nbd_server_free(srv);
+	if (unix_path)
+		unlink(unix_path);
+	return r < 0 ? 1 : 0;
+}

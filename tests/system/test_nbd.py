@@ -74,7 +74,11 @@ class Server:
 
     def stop(self):
         self.proc.send_signal(signal.SIGTERM)
-        rc = self.proc.wait(timeout=20)
+        try:
+            rc = self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            rc = self.proc.wait()
         self.log.close()
         assert rc == 0, f"nbd-serve exited with {rc}"
 
@@ -87,8 +91,10 @@ def served(instance):
     sock = instance.root / "nbd.sock"
     srv = Server(instance, img, "--unix", sock)
     srv.wait_unix(sock)
-    yield f"nbd+unix:///?socket={sock}", img, srv
-    srv.stop()
+    try:
+        yield f"nbd+unix:///?socket={sock}", img, srv
+    finally:
+        srv.stop()
     assert not sock.exists(), "the socket was left behind"
 
 

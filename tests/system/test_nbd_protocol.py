@@ -122,14 +122,16 @@ def server(instance):
     srv = Server(instance, img, "--unix", sock)
     srv.wait_unix(sock)
     srv.sock, srv.img = sock, img
-    yield srv
-    # Whatever the test did, the server must still serve a clean client.
-    c = Client(sock).go()
-    assert c.cmd(CMD_READ, 0, 4096) == (0, bytes(4096))
-    c.request(CMD_DISC)
-    assert c.closed()
-    assert srv.proc.poll() is None, "the server died"
-    srv.stop()
+    try:
+        yield srv
+        # Whatever the test did, the server must still serve a clean client.
+        c = Client(sock).go()
+        assert c.cmd(CMD_READ, 0, 4096) == (0, bytes(4096))
+        c.request(CMD_DISC)
+        assert c.closed()
+        assert srv.proc.poll() is None, "the server died"
+    finally:
+        srv.stop()
 
 
 @pytest.fixture
@@ -140,8 +142,10 @@ def ro_server(instance):
     srv = Server(instance, img, "--unix", sock, extra=["--readonly"])
     srv.wait_unix(sock)
     srv.sock = sock
-    yield srv
-    srv.stop()
+    try:
+        yield srv
+    finally:
+        srv.stop()
 
 
 def test_bad_client_flags_close(server):

@@ -59,7 +59,8 @@ run_fio() {
 	python3 - "$name" "$job" "$WORK/out.json" >>"$WORK/results" <<'PY'
 import json, sys
 name, job, path = sys.argv[1:]
-j = json.load(open(path))["jobs"][0]
+text = open(path).read()  # the nbd engine prints a line before the JSON
+j = json.loads(text[text.index("{"):])["jobs"][0]
 side = j["write"] if "write" in job else j["read"]
 print(name, job, round(side["iops"]), round(side["bw_bytes"] / 2**20, 1))
 PY
@@ -67,7 +68,8 @@ PY
 
 wait_socket() {
 	for _ in $(seq 200); do
-		[ -S "$SOCK" ] && return 0
+		# the file appears at bind(), a moment before listen()
+		[ -S "$SOCK" ] && sleep 0.2 && return 0
 		sleep 0.05
 	done
 	echo "bench: $1 did not create its socket" >&2

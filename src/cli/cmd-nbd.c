@@ -81,6 +81,21 @@ static int add_listeners(struct nbd_server *srv, const char *unix_path, const ch
 	return 0;
 }
 
+static int parse_tls_mode(const char *s, enum nbd_tls_mode *ret)
+{
+	if (streq(s, "off"))
+		*ret = NBD_TLS_OFF;
+	else if (streq(s, "on"))
+		*ret = NBD_TLS_ON;
+	else if (streq(s, "require"))
+		*ret = NBD_TLS_REQUIRE;
+	else {
+		log_err("unknown TLS mode '%s' (off, on, require)", s);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 int cmd_nbd_serve(struct cli_ctx *ctx, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -88,9 +103,12 @@ int cmd_nbd_serve(struct cli_ctx *ctx, int argc, char **argv)
 		{ "tcp", required_argument, NULL, 't' },
 		{ "readonly", no_argument, NULL, 'r' },
 		{ "name", required_argument, NULL, 'n' },
+		{ "tls", required_argument, NULL, 'T' },
+		{ "tls-certificates", required_argument, NULL, 'C' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *unix_path = NULL, *tcp = NULL, *name = "";
+	struct nbd_server_config cfg = { 0 };
 	const struct command *cmd = command_find(argv[0]);
 	struct nbd_backend be = { 0 };
 	struct nbd_server *srv = NULL;
@@ -103,14 +121,26 @@ int cmd_nbd_serve(struct cli_ctx *ctx, int argc, char **argv)
 		case 't': tcp = optarg; break;
 		case 'r': readonly = true; break;
 		case 'n': name = optarg; break;
+		case 'C': cfg.tls_certificates = optarg; break;
+		case 'T':
+			if (parse_tls_mode(optarg, &cfg.tls) < 0)
+				return command_usage(cmd);
+			break;
 		default: return command_usage(cmd);
 		}
 	}
-	if (optind != argc - 1 || (!unix_path && !tcp))
+	if (optind != argc - 1 || (!unix_path && !tcp) ||
+	    (cfg.tls != NBD_TLS_OFF && !cfg.tls_certificates))
 		return command_usage(cmd);
 	if (open_target(argv[optind], readonly, &be) < 0)
 		return 1;
-	r = nbd_server_new(NULL, &srv);
+	r = nbd_server_new(&cfg, &srv);
+	if (r < 0 && cfg.tls != NBD_TLS_OFF) {
+		log_err("cannot load TLS certificates from '%s': %s", cfg.tls_certificates,
+			r == -EINVAL ? "invalid certificate or key" : strerror(-r));
+		be.ops->close(be.handle);
+		return 1;
+	}
 	if (r >= 0)
 		r = nbd_server_add_export(srv, name, argv[optind], &be, readonly);
 	if (r < 0) {

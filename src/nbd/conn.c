@@ -32,8 +32,9 @@ enum { OPT_CONTINUE, OPT_TRANSMIT, OPT_CLOSE };
 
 struct conn {
 	struct nbd_server *srv;
-	const struct nbd_io_ops *ops;
+	const struct nbd_io_ops *ops;  /* the socket, or TLS over it */
 	void *io;
+	struct nbd_tls *tls;
 	uint8_t *in;
 	size_t in_cap, in_pos, in_end;
 	uint8_t *out;
@@ -421,11 +422,46 @@ static int opt_meta(struct conn *c, uint32_t opt, const uint8_t *data, uint32_t 
 	return opt_reply(c, opt, NBD_REP_ACK, NULL, 0);
 }
 
+/* Upgrade to TLS: ACK in clear, then the TLS handshake on the stream. */
+static int opt_starttls(struct conn *c, uint32_t len)
+{
+	const struct nbd_tls_creds *creds = nbd_server_tls_creds(c->srv);
+	int r;
+
+	if (!creds)
+		return opt_error(c, NBD_OPT_STARTTLS, NBD_REP_ERR_UNSUP, "TLS is not enabled");
+	if (len != 0)
+		return opt_error(c, NBD_OPT_STARTTLS, NBD_REP_ERR_INVALID,
+				 "NBD_OPT_STARTTLS takes no data");
+	if (c->tls)
+		return opt_error(c, NBD_OPT_STARTTLS, NBD_REP_ERR_INVALID, "TLS already started");
+	r = opt_reply(c, NBD_OPT_STARTTLS, NBD_REP_ACK, NULL, 0);
+	if (r >= 0)
+		r = out_flush(c);
+	if (r < 0)
+		return r;
+	/* Bytes sent before our ACK cannot be TLS: someone is injecting. */
+	if (c->in_end != c->in_pos)
+		return -EPROTO;
+	r = nbd_tls_start(creds, c->ops, c->io, &c->tls);
+	if (r < 0)
+		return r;
+	c->ops = &nbd_tls_io_ops;
+	c->io = c->tls;
+	return OPT_CONTINUE;
+}
+
 static int handle_option(struct conn *c, uint32_t opt, const uint8_t *data, uint32_t len)
 {
 	/* Without fixed newstyle the client cannot take error replies. */
 	if (!c->fixed && opt != NBD_OPT_EXPORT_NAME)
 		return OPT_CLOSE;
+	if (nbd_server_tls_mode(c->srv) == NBD_TLS_REQUIRE && !c->tls &&
+	    opt != NBD_OPT_STARTTLS && opt != NBD_OPT_ABORT) {
+		if (opt == NBD_OPT_EXPORT_NAME) /* cannot be refused politely */
+			return OPT_CLOSE;
+		return opt_error(c, opt, NBD_REP_ERR_TLS_REQD, "TLS is required");
+	}
 	switch (opt) {
 	case NBD_OPT_EXPORT_NAME:
 		return opt_export_name(c, data, len);
@@ -444,7 +480,7 @@ static int handle_option(struct conn *c, uint32_t opt, const uint8_t *data, uint
 	case NBD_OPT_SET_META_CONTEXT:
 		return opt_meta(c, opt, data, len);
 	case NBD_OPT_STARTTLS:
-		return opt_error(c, opt, NBD_REP_ERR_UNSUP, "TLS is not available");
+		return opt_starttls(c, len);
 	default:
 		return opt_error(c, opt, NBD_REP_ERR_UNSUP, "unknown option");
 	}
@@ -857,6 +893,7 @@ int nbd_conn_serve(struct nbd_server *s, const struct nbd_io_ops *ops, void *io)
 	else if (r == -ECONNRESET) /* the client left during the handshake */
 		r = 0;
 out:
+	nbd_tls_end(c->tls, r == 0);
 	free(c->meta_export);
 	free(c->in);
 	free(c->out);

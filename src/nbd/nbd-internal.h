@@ -4,6 +4,7 @@
 #define DOMUS_NBD_INTERNAL_H
 
 #include "nbd/nbd-server.h"
+#include "nbd/nbd-tls.h"
 
 #include <pthread.h>
 
@@ -28,6 +29,10 @@ int nbd_server_foreach_export(struct nbd_server *s,
 /* A zero-filled buffer of NBD_ZERO_BUF_SIZE bytes, shared read-only. */
 #define NBD_ZERO_BUF_SIZE (1u << 20)
 const void *nbd_server_zero_buf(struct nbd_server *s);
+
+/* The TLS mode and credentials (NULL when TLS is off). */
+enum nbd_tls_mode nbd_server_tls_mode(struct nbd_server *s);
+const struct nbd_tls_creds *nbd_server_tls_creds(struct nbd_server *s);
 
 /* Run the whole protocol for one client over IO/OPS: handshake, options,
  * transmission. Returns 0 on a clean end, -errno otherwise. */

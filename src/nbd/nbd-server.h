@@ -99,15 +99,26 @@ struct nbd_io_ops {
 	void (*handshake_done)(void *io);
 };
 
+enum nbd_tls_mode {
+	NBD_TLS_OFF,     /* STARTTLS gets ERR_UNSUP */
+	NBD_TLS_ON,      /* clients may upgrade with STARTTLS */
+	NBD_TLS_REQUIRE, /* nothing but STARTTLS/ABORT before TLS (FORCEDTLS) */
+};
+
 struct nbd_server_config {
 	unsigned max_connections;      /* 0: 1024; more are closed at once */
 	unsigned handshake_timeout_ms; /* 0: 30 s for a client to reach
 					* transmission (sockets only) */
+	enum nbd_tls_mode tls;
+	/* With TLS: a directory holding server-cert.pem and server-key.pem
+	 * (the layout nbdkit and QEMU use). */
+	const char *tls_certificates;
 };
 
 struct nbd_server;
 
-/* Create a server (CFG may be NULL for the defaults). */
+/* Create a server (CFG may be NULL for the defaults). With TLS, fails with
+ * -errno if the certificate or key cannot be read (-EINVAL: not valid). */
 int nbd_server_new(const struct nbd_server_config *cfg, struct nbd_server **ret);
 
 /* Stop listening, close every connection, wait for their threads, and free

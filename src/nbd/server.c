@@ -41,11 +41,13 @@ struct nbd_server {
 	unsigned n_listeners;
 	int stop_fd;                 /* eventfd */
 	void *zero_buf;
+	struct nbd_tls_creds *tls_creds;
 };
 
 int nbd_server_new(const struct nbd_server_config *cfg, struct nbd_server **ret)
 {
 	struct nbd_server *s = calloc(1, sizeof(*s));
+	int r;
 
 	if (!s)
 		return -ENOMEM;
@@ -55,12 +57,15 @@ int nbd_server_new(const struct nbd_server_config *cfg, struct nbd_server **ret)
 		s->cfg.max_connections = 1024;
 	if (!s->cfg.handshake_timeout_ms)
 		s->cfg.handshake_timeout_ms = 30000;
+	s->cfg.tls_certificates = NULL; /* not kept: the caller owns it */
 	s->exports_tail = &s->exports;
 	s->zero_buf = calloc(1, NBD_ZERO_BUF_SIZE);
 	s->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (!s->zero_buf || s->stop_fd < 0) {
-		int r = s->stop_fd < 0 ? -errno : -ENOMEM;
-
+	r = !s->zero_buf ? -ENOMEM : s->stop_fd < 0 ? -errno : 0;
+	if (r == 0 && s->cfg.tls != NBD_TLS_OFF)
+		r = cfg->tls_certificates ? nbd_tls_creds_load(cfg->tls_certificates, &s->tls_creds) :
+					    -EINVAL;
+	if (r < 0) {
 		free(s->zero_buf);
 		if (s->stop_fd >= 0)
 			close(s->stop_fd);
@@ -103,6 +108,7 @@ struct nbd_server *nbd_server_free(struct nbd_server *s)
 	}
 	close(s->stop_fd);
 	free(s->zero_buf);
+	nbd_tls_creds_free(s->tls_creds);
 	pthread_cond_destroy(&s->clients_gone);
 	pthread_mutex_destroy(&s->lock);
 	free(s);
@@ -176,6 +182,16 @@ int nbd_server_foreach_export(struct nbd_server *s,
 			return r;
 	}
 	return 0;
+}
+
+enum nbd_tls_mode nbd_server_tls_mode(struct nbd_server *s)
+{
+	return s->cfg.tls;
+}
+
+const struct nbd_tls_creds *nbd_server_tls_creds(struct nbd_server *s)
+{
+	return s->tls_creds;
 }
 
 const void *nbd_server_zero_buf(struct nbd_server *s)

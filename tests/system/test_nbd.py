@@ -55,12 +55,16 @@ class Server:
                                      env=instance.env, stdout=self.log, stderr=self.log)
 
     def wait_unix(self, path):
-        for _ in range(200):
-            if os.path.exists(path):
+        # The socket file appears at bind(), before listen(): connect.
+        for _ in range(250):
+            try:
+                with socket.socket(socket.AF_UNIX) as s:
+                    s.connect(str(path))
                 return
-            assert self.proc.poll() is None, "nbd-serve exited early"
-            time.sleep(0.02)
-        raise AssertionError("nbd-serve did not create its socket")
+            except OSError:
+                assert self.proc.poll() is None, "nbd-serve exited early"
+                time.sleep(0.02)
+        raise AssertionError("nbd-serve did not listen on its socket")
 
     def wait_tcp(self, port):
         for _ in range(200):

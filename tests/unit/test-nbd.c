@@ -296,6 +296,17 @@ static void test_run_and_stop(void **state)
 	rmdir(path);
 }
 
+static void test_tls_config_errors(void **state)
+{
+	struct nbd_server_config cfg = { .tls = NBD_TLS_REQUIRE };
+	struct nbd_server *srv = NULL;
+
+	assert_int_equal(nbd_server_new(&cfg, &srv), -EINVAL);
+	cfg.tls_certificates = "/nonexistent-dir";
+	assert_int_equal(nbd_server_new(&cfg, &srv), -ENOENT);
+	assert_null(srv);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -304,6 +315,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_readonly_export, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_magic_closes, setup, teardown),
 		cmocka_unit_test(test_run_and_stop),
+		cmocka_unit_test(test_tls_config_errors),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

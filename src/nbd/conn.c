@@ -23,6 +23,7 @@
 #define IN_MIN_CAP       (256u << 10)
 #define OUT_MIN_CAP      (256u << 10)
 #define OUT_FLUSH_AT     (256u << 10)
+#define BUF_SHRINK_AT    (4u << 20)   /* idle connections keep less */
 #define OPT_MAX_LEN      (64u << 10)  /* longer options get ERR_TOO_BIG */
 #define OPT_DISCARD_MAX  (16u << 20)  /* ... or a hard disconnect past this */
 #define MAX_EXTENTS      64
@@ -90,6 +91,30 @@ static uint8_t *out_reserve(struct conn *c, size_t n)
 	return c->out + c->out_len;
 }
 
+/* Buffers grown for large requests return to their usual size when the
+ * connection waits for its client, so that idle connections stay small. */
+static void shrink_buffers(struct conn *c)
+{
+	size_t avail = c->in_end - c->in_pos;
+	uint8_t *p;
+
+	if (c->out_len == 0 && c->out_cap > BUF_SHRINK_AT &&
+	    (p = realloc(c->out, OUT_MIN_CAP))) {
+		c->out = p;
+		c->out_cap = OUT_MIN_CAP;
+	}
+	if (c->in_cap > BUF_SHRINK_AT && avail <= IN_MIN_CAP) {
+		memmove(c->in, c->in + c->in_pos, avail);
+		c->in_pos = 0;
+		c->in_end = avail;
+		p = realloc(c->in, IN_MIN_CAP);
+		if (p) {
+			c->in = p;
+			c->in_cap = IN_MIN_CAP;
+		}
+	}
+}
+
 /* Make N bytes available at c->in + c->in_pos. Pending output is sent
  * before waiting for the client. End of stream is -ECONNRESET. */
 static int in_fill(struct conn *c, size_t n)
@@ -99,6 +124,11 @@ static int in_fill(struct conn *c, size_t n)
 
 	if (avail >= n)
 		return 0;
+	r = out_flush(c);
+	if (r < 0)
+		return r;
+	if (n <= IN_MIN_CAP)
+		shrink_buffers(c);
 	if (c->in_pos + n > c->in_cap) {
 		memmove(c->in, c->in + c->in_pos, avail);
 		c->in_pos = 0;
@@ -112,9 +142,6 @@ static int in_fill(struct conn *c, size_t n)
 			c->in_cap = n;
 		}
 	}
-	r = out_flush(c);
-	if (r < 0)
-		return r;
 	while (c->in_end - c->in_pos < n) {
 		ssize_t got = c->ops->recv(c->io, c->in + c->in_end, c->in_cap - c->in_end);
 

@@ -227,6 +227,10 @@ def test_transmission_errors(server):
     assert c.cmd(CMD_BS, 0, 4096)[0] == EINVAL  # no meta context
     # A write larger than the maximum block size: payload skipped, EINVAL.
     assert c.cmd(CMD_WRITE, 0, 40 << 20, data=bytes(40 << 20))[0] == EINVAL
+    # The largest request there is, both ways (buffers grow, then shrink).
+    big = os.urandom(32 << 20)
+    assert c.cmd(CMD_WRITE, 16 << 20, len(big), data=big) == (0, b"")
+    assert c.cmd(CMD_READ, 16 << 20, len(big)) == (0, big)
     assert c.cmd(CMD_WRITE, 4096, 4, data=b"abcd", flags=FLAG_FUA) == (0, b"")
     assert c.cmd(CMD_READ, 4096, 4) == (0, b"abcd")
     c.s.sendall(struct.pack(">IHHQQI", 0xDEADBEEF, 0, CMD_READ, 1, 0, 512))
@@ -310,6 +314,39 @@ def test_client_vanishing_mid_request(server):
         c.request(CMD_READ, 0, 1 << 20, cookie=i)
     c.close()
     time.sleep(0.2)
+
+
+def test_slow_client_gets_every_reply(server):
+    slow = Client(server.sock).go()
+    for i in range(48):  # 48 MiB of replies the client does not read yet
+        slow.request(CMD_READ, (i % 32) << 20, 1 << 20, cookie=i)
+    other = Client(server.sock).go()  # others are served meanwhile
+    assert other.cmd(CMD_READ, 0, 4096) == (0, bytes(4096))
+    time.sleep(1)
+    for i in range(48):
+        err, data = slow.simple(1 << 20, cookie=i)
+        assert err == 0 and len(data) == 1 << 20
+
+
+def test_concurrent_writers_on_many_connections(server):
+    import threading
+    blocks = {i: os.urandom(65536) for i in range(64)}
+
+    def writer(k):
+        c = Client(server.sock).go()
+        for i in range(k, 64, 8):
+            assert c.cmd(CMD_WRITE, (32 << 20) + i * 65536, 65536, data=blocks[i])[0] == 0
+        assert c.cmd(CMD_FLUSH) == (0, b"")
+        c.close()
+
+    threads = [threading.Thread(target=writer, args=(k,)) for k in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    reader = Client(server.sock).go()
+    for i in range(64):
+        assert reader.cmd(CMD_READ, (32 << 20) + i * 65536, 65536) == (0, blocks[i])
 
 
 def test_hundreds_of_idle_connections(server):

@@ -122,8 +122,9 @@ struct nbd_server;
 int nbd_server_new(const struct nbd_server_config *cfg, struct nbd_server **ret);
 
 /* Stop listening, close every connection, wait for their threads, and free
- * the server with its exports (each backend's close() is called). NULL is
- * fine. Returns NULL. */
+ * the server with its exports (each backend's close() is called). Call it
+ * once nbd_server_run() has returned (or was never called). NULL is fine.
+ * Returns NULL. */
 struct nbd_server *nbd_server_free(struct nbd_server *s);
 
 /* Add an export named NAME (at most 4096 bytes; "" is the default export a

@@ -107,8 +107,8 @@ enum nbd_tls_mode {
 
 struct nbd_server_config {
 	unsigned max_connections;      /* 0: 1024; more are closed at once */
-	unsigned handshake_timeout_ms; /* 0: 30 s for a client to reach
-					* transmission (sockets only) */
+	unsigned handshake_timeout_ms; /* 0: 30 s, in all, for a client to
+					* reach transmission (sockets only) */
 	enum nbd_tls_mode tls;
 	/* With TLS: a directory holding server-cert.pem and server-key.pem
 	 * (the layout nbdkit and QEMU use). */

@@ -19,7 +19,6 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
-#include <sys/time.h>
 
 #define MAX_LISTENERS 16
 #define CONN_STACK_SIZE (256u << 10)
@@ -139,8 +138,8 @@ int nbd_server_add_export(struct nbd_server *s, const char *name, const char *de
 		return -ENOMEM;
 	}
 	e->backend = *backend;
-	e->readonly = readonly || !(backend->ops->caps(backend->handle) & NBD_BACKEND_CAN_WRITE) ||
-		      !backend->ops->pwrite;
+	e->readonly = readonly || !backend->ops->caps || !backend->ops->pwrite ||
+		      !(backend->ops->caps(backend->handle) & NBD_BACKEND_CAN_WRITE);
 	pthread_mutex_lock(&s->lock);
 	*s->exports_tail = e;
 	s->exports_tail = &e->next;
@@ -290,17 +289,46 @@ int nbd_server_listen_tcp(struct nbd_server *s, const char *hostport, uint16_t *
 	return add_listener(s, TAKE_FD(fd));
 }
 
+/* A client socket. Until the handshake is done, every recv() waits at most
+ * until the deadline, so a client dripping one byte at a time cannot hold
+ * its slot for longer than the handshake timeout either. */
+struct sock_io {
+	int fd;
+	uint64_t deadline_ms; /* 0: none */
+};
+
+static int wait_readable(const struct sock_io *sio)
+{
+	uint64_t now = now_ms();
+	struct pollfd pfd = { .fd = sio->fd, .events = POLLIN };
+	int r;
+
+	if (now >= sio->deadline_ms)
+		return -ETIMEDOUT;
+	r = poll(&pfd, 1, (int)(sio->deadline_ms - now));
+	if (r < 0)
+		return errno == EINTR ? 0 : -errno;
+	return r == 0 ? -ETIMEDOUT : 0;
+}
+
 /* Reads and writes on a socket; MSG_NOSIGNAL keeps SIGPIPE away. */
 static ssize_t fd_recv(void *io, void *buf, size_t len)
 {
-	int fd = *(int *)io;
+	struct sock_io *sio = io;
 
 	for (;;) {
-		ssize_t n = recv(fd, buf, len, 0);
+		ssize_t n;
 
+		if (sio->deadline_ms) {
+			int r = wait_readable(sio);
+
+			if (r < 0)
+				return r;
+		}
+		n = recv(sio->fd, buf, len, sio->deadline_ms ? MSG_DONTWAIT : 0);
 		if (n >= 0)
 			return n;
-		if (errno != EINTR)
+		if (errno != EINTR && errno != EAGAIN)
 			return -errno;
 	}
 }
@@ -309,14 +337,14 @@ static int fd_send(void *io, const struct iovec *iov, int iovcnt)
 {
 	struct iovec v[8];
 	struct msghdr msg = { .msg_iov = v };
-	int fd = *(int *)io;
+	struct sock_io *sio = io;
 
 	if (iovcnt > (int)ARRAY_SIZE(v))
 		return -EINVAL;
 	memcpy(v, iov, sizeof(*iov) * (size_t)iovcnt);
 	msg.msg_iovlen = (size_t)iovcnt;
 	while (msg.msg_iovlen > 0) {
-		ssize_t n = sendmsg(fd, &msg, MSG_NOSIGNAL);
+		ssize_t n = sendmsg(sio->fd, &msg, MSG_NOSIGNAL);
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -335,16 +363,12 @@ static int fd_send(void *io, const struct iovec *iov, int iovcnt)
 	return 0;
 }
 
-static void set_recv_timeout(int fd, unsigned ms)
-{
-	struct timeval tv = { .tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000 };
-
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-}
-
+/* In transmission, idle clients may stay as long as they like. */
 static void fd_handshake_done(void *io)
 {
-	set_recv_timeout(*(int *)io, 0);
+	struct sock_io *sio = io;
+
+	sio->deadline_ms = 0;
 }
 
 static const struct nbd_io_ops fd_io_ops = {
@@ -355,14 +379,12 @@ static const struct nbd_io_ops fd_io_ops = {
 
 int nbd_server_serve_fd(struct nbd_server *s, int fd)
 {
+	struct sock_io sio = { .fd = fd, .deadline_ms = now_ms() + s->cfg.handshake_timeout_ms };
 	int one = 1;
 
-	/* Harmless on Unix sockets (ENOTSUP/EOPNOTSUPP is ignored). */
+	/* Harmless on Unix sockets (the error is ignored). */
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	/* The timeout covers the handshake: conn.c clears it once the client
-	 * enters transmission, where idle clients are fine. */
-	set_recv_timeout(fd, s->cfg.handshake_timeout_ms);
-	return nbd_conn_serve(s, &fd_io_ops, &fd);
+	return nbd_conn_serve(s, &fd_io_ops, &sio);
 }
 
 int nbd_server_serve_io(struct nbd_server *s, const struct nbd_io_ops *ops, void *io)

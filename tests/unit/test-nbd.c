@@ -296,6 +296,31 @@ static void test_run_and_stop(void **state)
 	rmdir(path);
 }
 
+/* A client dripping a byte at a time still meets the handshake deadline. */
+static void test_handshake_deadline(void **state)
+{
+	struct nbd_server_config cfg = { .handshake_timeout_ms = 200 };
+	struct fixture f = { 0 };
+	uint8_t greeting[18], c = 0;
+	int sv[2];
+
+	assert_int_equal(nbd_server_new(&cfg, &f.srv), 0);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	f.fd = sv[0];
+	f.server_fd = sv[1];
+	assert_int_equal(pthread_create(&f.thread, NULL, serve, &f), 0);
+	xread(f.fd, greeting, sizeof(greeting));
+	for (int i = 0; i < 10; i++) {
+		send(f.fd, &c, 1, MSG_NOSIGNAL);
+		usleep(60 * 1000);
+	}
+	assert_int_equal(read(f.fd, &c, 1), 0);
+	pthread_join(f.thread, NULL);
+	assert_int_equal(f.result, -ETIMEDOUT);
+	close(f.fd);
+	nbd_server_free(f.srv);
+}
+
 static void test_tls_config_errors(void **state)
 {
 	struct nbd_server_config cfg = { .tls = NBD_TLS_REQUIRE };
@@ -315,6 +340,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_readonly_export, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_magic_closes, setup, teardown),
 		cmocka_unit_test(test_run_and_stop),
+		cmocka_unit_test(test_handshake_deadline),
 		cmocka_unit_test(test_tls_config_errors),
 	};
 

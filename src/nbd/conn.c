@@ -13,6 +13,7 @@
  */
 #include "nbd/nbd-internal.h"
 #include "nbd/nbd-proto.h"
+#include "common/cleanup.h"
 #include "common/util.h"
 
 #include <endian.h>
@@ -43,7 +44,7 @@ struct conn {
 	bool fixed, no_zeroes, structured;
 	bool meta_alloc;            /* base:allocation selected ... */
 	char *meta_export;          /* ... for this export name */
-	const struct nbd_export *exp;
+	struct nbd_export *exp;     /* referenced */
 	uint64_t size;
 	uint16_t tflags;
 	unsigned caps;
@@ -204,9 +205,9 @@ static int opt_error(struct conn *c, uint32_t opt, uint32_t type, const char *ms
 	return r < 0 ? r : OPT_CONTINUE;
 }
 
-/* Look NAME (LEN bytes, not NUL-terminated) up. NULL if it is not a valid
- * string or no such export exists. */
-static const struct nbd_export *find_export(struct conn *c, const uint8_t *name, uint32_t len)
+/* Look NAME (LEN bytes, not NUL-terminated) up and reference it. NULL if it
+ * is not a valid string or no such export exists. */
+static struct nbd_export *get_export(struct conn *c, const uint8_t *name, uint32_t len)
 {
 	char buf[NBD_MAX_STRING + 1];
 
@@ -214,11 +215,12 @@ static const struct nbd_export *find_export(struct conn *c, const uint8_t *name,
 		return NULL;
 	memcpy(buf, name, len);
 	buf[len] = 0;
-	return nbd_server_find_export(c->srv, buf);
+	return nbd_server_get_export(c->srv, buf);
 }
 
-/* Make E the export of this connection: size and transmission flags. */
-static int use_export(struct conn *c, const struct nbd_export *e)
+/* Make E the export of this connection (taking over the reference on
+ * success): size and transmission flags. */
+static int use_export(struct conn *c, struct nbd_export *e)
 {
 	const struct nbd_backend_ops *ops = e->backend.ops;
 	void *h = e->backend.handle;
@@ -247,6 +249,7 @@ static int use_export(struct conn *c, const struct nbd_export *e)
 		fl |= NBD_FLAG_CAN_MULTI_CONN;
 	if (caps & NBD_BACKEND_ROTATIONAL)
 		fl |= NBD_FLAG_ROTATIONAL;
+	nbd_server_put_export(c->srv, c->exp);
 	c->exp = e;
 	c->caps = caps;
 	c->tflags = fl;
@@ -258,13 +261,17 @@ static int use_export(struct conn *c, const struct nbd_export *e)
 
 static int opt_export_name(struct conn *c, const uint8_t *data, uint32_t len)
 {
-	const struct nbd_export *e = find_export(c, data, len);
+	struct nbd_export *e = get_export(c, data, len);
 	uint8_t *p;
 	size_t n = c->no_zeroes ? 10 : 134;
 
 	/* This option cannot fail politely: the only answer is to hang up. */
-	if (!e || use_export(c, e) < 0)
+	if (!e)
 		return OPT_CLOSE;
+	if (use_export(c, e) < 0) {
+		nbd_server_put_export(c->srv, e);
+		return OPT_CLOSE;
+	}
 	p = out_reserve(c, n);
 	if (!p)
 		return -ENOMEM;
@@ -335,7 +342,7 @@ static int send_infos(struct conn *c, uint32_t opt, const uint8_t *reqs, uint16_
 
 static int opt_info_go(struct conn *c, uint32_t opt, const uint8_t *data, uint32_t len)
 {
-	const struct nbd_export *e;
+	struct nbd_export *e;
 	uint32_t nlen;
 	uint16_t nreqs;
 	int r;
@@ -347,18 +354,20 @@ static int opt_info_go(struct conn *c, uint32_t opt, const uint8_t *data, uint32
 		return opt_error(c, opt, NBD_REP_ERR_INVALID, "malformed info request");
 	if (nlen > NBD_MAX_STRING)
 		return opt_error(c, opt, NBD_REP_ERR_TOO_BIG, "export name too long");
-	e = find_export(c, data + 4, nlen);
+	e = get_export(c, data + 4, nlen);
 	if (!e)
 		return opt_error(c, opt, NBD_REP_ERR_UNKNOWN, "no such export");
-	if (use_export(c, e) < 0)
+	if (use_export(c, e) < 0) {
+		nbd_server_put_export(c->srv, e);
 		return opt_error(c, opt, NBD_REP_ERR_PLATFORM, "cannot open the export");
+	}
 	r = send_infos(c, opt, data + 6 + nlen, nreqs);
 	if (r >= 0)
 		r = opt_reply(c, opt, NBD_REP_ACK, NULL, 0);
 	if (r < 0)
 		return r;
 	if (opt == NBD_OPT_INFO) {
-		c->exp = NULL;
+		nbd_server_put_export(c->srv, TAKE_PTR(c->exp));
 		return OPT_CONTINUE;
 	}
 	return OPT_TRANSMIT;
@@ -412,7 +421,7 @@ static int parse_meta_queries(const uint8_t *p, uint32_t left, uint32_t nq, bool
 static int opt_meta(struct conn *c, uint32_t opt, const uint8_t *data, uint32_t len)
 {
 	bool list = opt == NBD_OPT_LIST_META_CONTEXT, match;
-	const struct nbd_export *e;
+	struct nbd_export *e;
 	uint8_t buf[4 + sizeof(NBD_META_BASE_ALLOCATION)];
 	uint32_t nlen;
 	int r;
@@ -426,17 +435,20 @@ static int opt_meta(struct conn *c, uint32_t opt, const uint8_t *data, uint32_t 
 	if (r < 0 || nlen > NBD_MAX_STRING)
 		return opt_error(c, opt, r == -EINVAL ? NBD_REP_ERR_INVALID : NBD_REP_ERR_TOO_BIG,
 				 "malformed meta context request");
-	e = find_export(c, data + 4, nlen);
+	e = get_export(c, data + 4, nlen);
 	if (!e)
 		return opt_error(c, opt, NBD_REP_ERR_UNKNOWN, "no such export");
 	if (!list) {
 		char *name = strdup(e->name);
 
+		nbd_server_put_export(c->srv, e);
 		if (!name)
 			return -ENOMEM;
 		free(c->meta_export);
 		c->meta_export = name;
 		c->meta_alloc = match;
+	} else {
+		nbd_server_put_export(c->srv, e);
 	}
 	if (match) {
 		put32(buf, NBD_META_ID_BASE_ALLOCATION);
@@ -921,6 +933,7 @@ int nbd_conn_serve(struct nbd_server *s, const struct nbd_io_ops *ops, void *io)
 		r = 0;
 out:
 	nbd_tls_end(c->tls, r == 0);
+	nbd_server_put_export(s, c->exp);
 	free(c->meta_export);
 	free(c->in);
 	free(c->out);

@@ -13,15 +13,18 @@ struct nbd_export {
 	char *description;
 	struct nbd_backend backend;
 	bool readonly;
+	unsigned refs;              /* the server's list + each connection */
 	struct nbd_export *next;
 };
 
-/* Find the export NAME (NULL if none; "" falls back to the first export).
- * Exports live as long as the server. */
-const struct nbd_export *nbd_server_find_export(struct nbd_server *s, const char *name);
+/* Find the export NAME (NULL if none; "" falls back to the first export)
+ * and take a reference on it, dropped with nbd_server_put_export(). */
+struct nbd_export *nbd_server_get_export(struct nbd_server *s, const char *name);
+void nbd_server_put_export(struct nbd_server *s, struct nbd_export *e);
 
-/* Call FN for each export in the order they were added; stops at the first
- * negative return and passes it on. */
+/* Call FN for each export in the order they were added, under the server's
+ * lock (FN must not block); stops at the first negative return and passes
+ * it on. */
 int nbd_server_foreach_export(struct nbd_server *s,
 			      int (*fn)(const struct nbd_export *e, void *userdata),
 			      void *userdata);

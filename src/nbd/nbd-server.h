@@ -130,9 +130,14 @@ struct nbd_server *nbd_server_free(struct nbd_server *s);
 /* Add an export named NAME (at most 4096 bytes; "" is the default export a
  * client gets when it asks for no name) with an optional DESCRIPTION. The
  * server takes ownership of *BACKEND on success (and zeroes it). Exports may
- * be added while the server runs. -EEXIST if NAME is taken. */
+ * be added and removed while the server runs. -EEXIST if NAME is taken. */
 int nbd_server_add_export(struct nbd_server *s, const char *name, const char *description,
 			  struct nbd_backend *backend, bool readonly);
+
+/* Remove the export NAME: new clients no longer find it, connected clients
+ * keep it until they leave, and the last one out closes its backend.
+ * -ENOENT if there is no such export. */
+int nbd_server_remove_export(struct nbd_server *s, const char *name);
 
 /* Listen on a Unix socket at PATH (a stale socket is replaced). */
 int nbd_server_listen_unix(struct nbd_server *s, const char *path);

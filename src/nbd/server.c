@@ -88,6 +88,21 @@ static void close_clients(struct nbd_server *s)
 	pthread_mutex_unlock(&s->lock);
 }
 
+/* Free E but not its backend (which may still belong to the caller). */
+static void export_free_shell(struct nbd_export *e)
+{
+	free(e->name);
+	free(e->description);
+	free(e);
+}
+
+static void export_free(struct nbd_export *e)
+{
+	if (e->backend.ops->close)
+		e->backend.ops->close(e->backend.handle);
+	export_free_shell(e);
+}
+
 struct nbd_server *nbd_server_free(struct nbd_server *s)
 {
 	struct nbd_export *e, *next;
@@ -99,11 +114,7 @@ struct nbd_server *nbd_server_free(struct nbd_server *s)
 		close(s->listeners[i]);
 	for (e = s->exports; e; e = next) {
 		next = e->next;
-		if (e->backend.ops->close)
-			e->backend.ops->close(e->backend.handle);
-		free(e->name);
-		free(e->description);
-		free(e);
+		nbd_server_put_export(s, e);
 	}
 	close(s->stop_fd);
 	free(s->zero_buf);
@@ -112,6 +123,35 @@ struct nbd_server *nbd_server_free(struct nbd_server *s)
 	pthread_mutex_destroy(&s->lock);
 	free(s);
 	return NULL;
+}
+
+/* The link pointing at export NAME, or NULL; with the lock held. */
+static struct nbd_export **find_link_locked(struct nbd_server *s, const char *name)
+{
+	for (struct nbd_export **p = &s->exports; *p; p = &(*p)->next)
+		if (streq((*p)->name, name))
+			return p;
+	return NULL;
+}
+
+static struct nbd_export *export_new(const char *name, const char *description,
+				     const struct nbd_backend *backend, bool readonly)
+{
+	struct nbd_export *e = calloc(1, sizeof(*e));
+
+	if (!e)
+		return NULL;
+	e->name = strdup(name);
+	e->description = description ? strdup(description) : NULL;
+	if (!e->name || (description && !e->description)) {
+		export_free_shell(e);
+		return NULL;
+	}
+	e->backend = *backend;
+	e->readonly = readonly || !backend->ops->caps || !backend->ops->pwrite ||
+		      !(backend->ops->caps(backend->handle) & NBD_BACKEND_CAN_WRITE);
+	e->refs = 1;
+	return e;
 }
 
 int nbd_server_add_export(struct nbd_server *s, const char *name, const char *description,
@@ -124,23 +164,15 @@ int nbd_server_add_export(struct nbd_server *s, const char *name, const char *de
 		return -EINVAL;
 	if (description && strlen(description) > NBD_MAX_STRING)
 		return -EINVAL;
-	if (nbd_server_find_export(s, name))
-		return -EEXIST;
-	e = calloc(1, sizeof(*e));
+	e = export_new(name, description, backend, readonly);
 	if (!e)
 		return -ENOMEM;
-	e->name = strdup(name);
-	e->description = description ? strdup(description) : NULL;
-	if (!e->name || (description && !e->description)) {
-		free(e->name);
-		free(e->description);
-		free(e);
-		return -ENOMEM;
-	}
-	e->backend = *backend;
-	e->readonly = readonly || !backend->ops->caps || !backend->ops->pwrite ||
-		      !(backend->ops->caps(backend->handle) & NBD_BACKEND_CAN_WRITE);
 	pthread_mutex_lock(&s->lock);
+	if (find_link_locked(s, name)) {
+		pthread_mutex_unlock(&s->lock);
+		export_free_shell(e);
+		return -EEXIST;
+	}
 	*s->exports_tail = e;
 	s->exports_tail = &e->next;
 	pthread_mutex_unlock(&s->lock);
@@ -148,39 +180,63 @@ int nbd_server_add_export(struct nbd_server *s, const char *name, const char *de
 	return 0;
 }
 
-const struct nbd_export *nbd_server_find_export(struct nbd_server *s, const char *name)
+int nbd_server_remove_export(struct nbd_server *s, const char *name)
 {
-	const struct nbd_export *e;
+	struct nbd_export **p, *e;
 
 	pthread_mutex_lock(&s->lock);
-	for (e = s->exports; e; e = e->next)
-		if (streq(e->name, name))
-			break;
+	p = find_link_locked(s, name);
+	if (!p) {
+		pthread_mutex_unlock(&s->lock);
+		return -ENOENT;
+	}
+	e = *p;
+	*p = e->next;
+	if (s->exports_tail == &e->next)
+		s->exports_tail = p;
+	pthread_mutex_unlock(&s->lock);
+	nbd_server_put_export(s, e);
+	return 0;
+}
+
+struct nbd_export *nbd_server_get_export(struct nbd_server *s, const char *name)
+{
+	struct nbd_export **p, *e;
+
+	pthread_mutex_lock(&s->lock);
+	p = find_link_locked(s, name);
 	/* "" is the default export: the first one unless one is named "". */
-	if (!e && name[0] == 0)
-		e = s->exports;
+	e = p ? *p : name[0] == 0 ? s->exports : NULL;
+	if (e)
+		e->refs++;
 	pthread_mutex_unlock(&s->lock);
 	return e;
+}
+
+void nbd_server_put_export(struct nbd_server *s, struct nbd_export *e)
+{
+	bool last;
+
+	if (!e)
+		return;
+	pthread_mutex_lock(&s->lock);
+	last = --e->refs == 0;
+	pthread_mutex_unlock(&s->lock);
+	if (last)
+		export_free(e);
 }
 
 int nbd_server_foreach_export(struct nbd_server *s,
 			      int (*fn)(const struct nbd_export *e, void *userdata),
 			      void *userdata)
 {
-	const struct nbd_export *e;
+	int r = 0;
 
-	/* Exports are only ever appended: walking without the lock is safe
-	 * once the head is read under it. */
 	pthread_mutex_lock(&s->lock);
-	e = s->exports;
+	for (const struct nbd_export *e = s->exports; e && r >= 0; e = e->next)
+		r = fn(e, userdata);
 	pthread_mutex_unlock(&s->lock);
-	for (; e; e = e->next) {
-		int r = fn(e, userdata);
-
-		if (r < 0)
-			return r;
-	}
-	return 0;
+	return r < 0 ? r : 0;
 }
 
 enum nbd_tls_mode nbd_server_tls_mode(struct nbd_server *s)

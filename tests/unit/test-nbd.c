@@ -8,6 +8,7 @@
 
 #include "nbd/nbd-server.h"
 #include "nbd/nbd-proto.h"
+#include "nbd/nbd-internal.h"
 #include "common/sock.h"
 
 #include <endian.h>
@@ -242,6 +243,27 @@ static void test_readonly_export(void **state)
 	assert_int_equal(read_simple(f->fd, 2), NBD_EPERM);
 }
 
+/* A removed export disappears for new clients but stays with the connected
+ * one until it leaves (ASan checks the backend is freed once, at the end). */
+static void test_remove_export_while_connected(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t back[16];
+
+	greet(f->fd);
+	go(f->fd, "disk");
+	assert_int_equal(nbd_server_remove_export(f->srv, "disk"), 0);
+	assert_int_equal(nbd_server_remove_export(f->srv, "disk"), -ENOENT);
+	assert_null(nbd_server_get_export(f->srv, "disk"));
+	send_request(f->fd, NBD_CMD_READ, 0, sizeof(back), 1);
+	assert_int_equal(read_simple(f->fd, 1), 0);
+	xread(f->fd, back, sizeof(back));
+	/* "" now falls back to the remaining export. */
+	nbd_server_put_export(f->srv, nbd_server_get_export(f->srv, ""));
+	assert_int_equal(nbd_server_remove_export(f->srv, "ro"), 0);
+	assert_null(nbd_server_get_export(f->srv, ""));
+}
+
 static void test_bad_magic_closes(void **state)
 {
 	struct fixture *f = *state;
@@ -338,6 +360,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_list_and_unknown_option, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_write_read_and_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_readonly_export, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_remove_export_while_connected, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_magic_closes, setup, teardown),
 		cmocka_unit_test(test_run_and_stop),
 		cmocka_unit_test(test_handshake_deadline),

@@ -349,12 +349,26 @@ def test_concurrent_writers_on_many_connections(server):
         assert reader.cmd(CMD_READ, (32 << 20) + i * 65536, 65536) == (0, blocks[i])
 
 
+def fds_and_threads(pid):
+    with open(f"/proc/{pid}/status") as f:
+        threads = next(int(line.split()[1]) for line in f if line.startswith("Threads:"))
+    return len(os.listdir(f"/proc/{pid}/fd")), threads
+
+
 def test_hundreds_of_idle_connections(server):
+    before = fds_and_threads(server.proc.pid)
     idle = []
     for _ in range(300):
         idle.append(Client(server.sock))
     half_done = [Client(server.sock).go() for _ in range(50)]
     c = Client(server.sock).go()
     assert c.cmd(CMD_READ, 0, 4096) == (0, bytes(4096))
+    assert fds_and_threads(server.proc.pid)[0] >= before[0] + 351
     for x in idle + half_done + [c]:
         x.close()
+    # Every connection's fd and thread goes away again: nothing leaks.
+    for _ in range(100):
+        if fds_and_threads(server.proc.pid) == before:
+            break
+        time.sleep(0.05)
+    assert fds_and_threads(server.proc.pid) == before

@@ -57,7 +57,10 @@ static int open_target(const char *arg, bool readonly, struct nbd_backend *ret)
 	return r;
 }
 
-static int add_listeners(struct nbd_server *srv, const char *unix_path, const char *tcp)
+/* Listen where asked; *RET_UNIX_BOUND tells whether the socket file is ours
+ * to remove at exit. */
+static int add_listeners(struct nbd_server *srv, const char *unix_path, const char *tcp,
+			 bool *ret_unix_bound)
 {
 	uint16_t port;
 	int r;
@@ -68,6 +71,7 @@ static int add_listeners(struct nbd_server *srv, const char *unix_path, const ch
 			log_err("cannot listen on '%s': %s", unix_path, strerror(-r));
 			return r;
 		}
+		*ret_unix_bound = true;
 		log_info("listening on unix:%s", unix_path);
 	}
 	if (tcp) {
@@ -96,6 +100,38 @@ static int parse_tls_mode(const char *s, enum nbd_tls_mode *ret)
 	return 0;
 }
 
+/* A server exporting TARGET under NAME; errors are logged here. */
+static int make_server(const struct nbd_server_config *cfg, const char *target,
+		       const char *name, bool readonly, struct nbd_server **ret)
+{
+	struct nbd_backend be = { 0 };
+	struct nbd_server *srv;
+	int r;
+
+	r = open_target(target, readonly, &be);
+	if (r < 0)
+		return r;
+	r = nbd_server_new(cfg, &srv);
+	if (r < 0) {
+		if (cfg->tls != NBD_TLS_OFF)
+			log_err("cannot load TLS certificates from '%s': %s", cfg->tls_certificates,
+				r == -EINVAL ? "invalid certificate or key" : strerror(-r));
+		else
+			log_err("cannot create the NBD server: %s", strerror(-r));
+		be.ops->close(be.handle);
+		return r;
+	}
+	r = nbd_server_add_export(srv, name, target, &be, readonly);
+	if (r < 0) {
+		log_err("cannot export '%s' as '%s': %s", target, name, strerror(-r));
+		be.ops->close(be.handle);
+		nbd_server_free(srv);
+		return r;
+	}
+	*ret = srv;
+	return 0;
+}
+
 int cmd_nbd_serve(struct cli_ctx *ctx, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -108,11 +144,10 @@ int cmd_nbd_serve(struct cli_ctx *ctx, int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *unix_path = NULL, *tcp = NULL, *name = "";
-	struct nbd_server_config cfg = { 0 };
 	const struct command *cmd = command_find(argv[0]);
-	struct nbd_backend be = { 0 };
-	struct nbd_server *srv = NULL;
-	bool readonly = false;
+	struct nbd_server_config cfg = { 0 };
+	bool readonly = false, unix_bound = false;
+	struct nbd_server *srv;
 	int c, r;
 
 	while ((c = getopt_long(argc, argv, "u:t:rn:", opts, NULL)) != -1) {
@@ -132,25 +167,9 @@ int cmd_nbd_serve(struct cli_ctx *ctx, int argc, char **argv)
 	if (optind != argc - 1 || (!unix_path && !tcp) ||
 	    (cfg.tls != NBD_TLS_OFF && !cfg.tls_certificates))
 		return command_usage(cmd);
-	if (open_target(argv[optind], readonly, &be) < 0)
+	if (make_server(&cfg, argv[optind], name, readonly, &srv) < 0)
 		return 1;
-	r = nbd_server_new(&cfg, &srv);
-	if (r < 0 && cfg.tls != NBD_TLS_OFF) {
-		log_err("cannot load TLS certificates from '%s': %s", cfg.tls_certificates,
-			r == -EINVAL ? "invalid certificate or key" : strerror(-r));
-		be.ops->close(be.handle);
-		return 1;
-	}
-	if (r >= 0)
-		r = nbd_server_add_export(srv, name, argv[optind], &be, readonly);
-	if (r < 0) {
-		log_err("cannot export '%s': %s", argv[optind], strerror(-r));
-		if (be.ops)
-			be.ops->close(be.handle);
-		nbd_server_free(srv);
-		return 1;
-	}
-	r = add_listeners(srv, unix_path, tcp);
+	r = add_listeners(srv, unix_path, tcp, &unix_bound);
 	if (r >= 0) {
 		serving = srv;
 		setup_signals();
@@ -160,7 +179,7 @@ int cmd_nbd_serve(struct cli_ctx *ctx, int argc, char **argv)
 			log_err("serving '%s' failed: %s", argv[optind], strerror(-r));
 	}
 	nbd_server_free(srv);
-	if (unix_path)
+	if (unix_bound)
 		unlink(unix_path);
 	return r < 0 ? 1 : 0;
 }

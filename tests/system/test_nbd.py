@@ -212,3 +212,23 @@ def test_usage_errors(instance):
     p = instance.run("nbd-serve", instance.root / "missing.img", "--unix",
                      instance.root / "x.sock", check=False)
     assert p.returncode == 1 and "missing.img" in p.stderr
+
+
+def test_named_export(instance):
+    need("nbdinfo")
+    img = instance.root / "disk.img"
+    make_image(img, 1 << 20)
+    sock = instance.root / "named.sock"
+    srv = Server(instance, img, "--unix", sock, extra=["--name", "disk0"])
+    srv.wait_unix(sock)
+    try:
+        assert '"export-name": "disk0"' in run("nbdinfo", "--list", "--json",
+                                               f"nbd+unix:///?socket={sock}")
+        assert run("nbdinfo", "--size", f"nbd+unix:///disk0?socket={sock}").strip() == str(1 << 20)
+        # The default export ("") is the first one.
+        assert run("nbdinfo", "--size", f"nbd+unix:///?socket={sock}").strip() == str(1 << 20)
+        p = subprocess.run(["nbdinfo", f"nbd+unix:///other?socket={sock}"],
+                           capture_output=True, text=True, timeout=30)
+        assert p.returncode != 0
+    finally:
+        srv.stop()

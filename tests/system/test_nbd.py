@@ -34,10 +34,12 @@ def sha256(path):
 
 
 def make_image(path, size=SIZE):
+    """A sparse image; random data at DATA_AT if SIZE leaves room for it."""
     with open(path, "wb") as f:
         f.truncate(size)
-        f.seek(DATA_AT)
-        f.write(os.urandom(DATA_LEN))
+        if size >= DATA_AT + DATA_LEN:
+            f.seek(DATA_AT)
+            f.write(os.urandom(DATA_LEN))
 
 
 def free_port():

@@ -31,6 +31,15 @@ static void setup_signals(void)
 	signal(SIGPIPE, SIG_IGN);
 }
 
+/* Clients that simply go away are routine; protocol errors are worth a word. */
+static void log_client_done(void *userdata, int result)
+{
+	if (result == -EPIPE || result == -ECONNRESET)
+		log_debug("client went away: %s", strerror(-result));
+	else if (result < 0)
+		log_warn("client connection ended: %s", strerror(-result));
+}
+
 /* "VG/LV": one slash between two non-empty names, not a path. */
 static bool looks_like_volume(const char *arg)
 {
@@ -145,7 +154,7 @@ int cmd_nbd_serve(struct cli_ctx *ctx, int argc, char **argv)
 	};
 	const char *unix_path = NULL, *tcp = NULL, *name = "";
 	const struct command *cmd = command_find(argv[0]);
-	struct nbd_server_config cfg = { 0 };
+	struct nbd_server_config cfg = { .client_done = log_client_done };
 	bool readonly = false, unix_bound = false;
 	struct nbd_server *srv;
 	int c, r;

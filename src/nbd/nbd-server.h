@@ -113,6 +113,11 @@ struct nbd_server_config {
 	/* With TLS: a directory holding server-cert.pem and server-key.pem
 	 * (the layout nbdkit and QEMU use). */
 	const char *tls_certificates;
+	/* Optional: told how each accepted client's connection ended (0, or
+	 * -errno such as -EPROTO for a protocol violation), from that client's
+	 * thread. The library does not log; this is where the caller can. */
+	void (*client_done)(void *userdata, int result);
+	void *userdata;
 };
 
 struct nbd_server;

@@ -452,8 +452,10 @@ static void *client_thread(void *arg)
 {
 	struct client *c = arg;
 	struct nbd_server *s = c->srv;
+	int r = nbd_server_serve_fd(s, c->fd);
 
-	nbd_server_serve_fd(s, c->fd);
+	if (s->cfg.client_done)
+		s->cfg.client_done(s->cfg.userdata, r);
 	pthread_mutex_lock(&s->lock);
 	for (struct client **p = &s->clients; *p; p = &(*p)->next)
 		if (*p == c) {

@@ -52,7 +52,8 @@ class Server:
     """A `domus nbd-serve` process; stop() checks it exits cleanly."""
 
     def __init__(self, instance, target, *listen, extra=()):
-        self.log = open(instance.logdir / "nbd-serve.log", "a")
+        self.logpath = instance.logdir / "nbd-serve.log"
+        self.log = open(self.logpath, "a")
         self.proc = subprocess.Popen([str(DOMUS), "nbd-serve", str(target), *listen, *extra],
                                      env=instance.env, stdout=self.log, stderr=self.log)
 

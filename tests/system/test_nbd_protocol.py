@@ -235,6 +235,8 @@ def test_transmission_errors(server):
     assert c.cmd(CMD_READ, 4096, 4) == (0, b"abcd")
     c.s.sendall(struct.pack(">IHHQQI", 0xDEADBEEF, 0, CMD_READ, 1, 0, 512))
     assert c.closed()
+    time.sleep(0.1)
+    assert "client connection ended: Protocol error" in server.logpath.read_text()
 
 
 def test_readonly_refuses_writes(ro_server):

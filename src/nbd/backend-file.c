@@ -187,6 +187,15 @@ static int file_extents(void *h, uint64_t off, uint32_t len, struct nbd_extent *
 	return 0;
 }
 
+static int file_map_fd(void *h, uint64_t off, uint32_t len, int *ret_fd, uint64_t *ret_off)
+{
+	struct file_backend *f = h;
+
+	*ret_fd = f->fd;
+	*ret_off = off;
+	return 0;
+}
+
 static int file_cache(void *h, uint64_t off, uint32_t len)
 {
 	struct file_backend *f = h;
@@ -212,6 +221,7 @@ static const struct nbd_backend_ops file_ops = {
 	.trim = file_trim,
 	.zero = file_zero,
 	.extents = file_extents,
+	.map_fd = file_map_fd,
 	.cache = file_cache,
 	.close = file_close,
 };

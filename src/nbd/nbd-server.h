@@ -71,6 +71,10 @@ struct nbd_backend_ops {
 	 * cover less or more than LEN (the server clips). At least one. */
 	int (*extents)(void *h, uint64_t off, uint32_t len, struct nbd_extent *ext,
 		       size_t max, size_t *ret_n);
+	/* Optional: the file and offset holding [OFF, OFF+LEN) in one piece,
+	 * so large reads go from the page cache to the socket with sendfile()
+	 * instead of through a buffer. -EOPNOTSUPP: use pread(). */
+	int (*map_fd)(void *h, uint64_t off, uint32_t len, int *ret_fd, uint64_t *ret_off);
 	/* Prefetch a range (NBD_CMD_CACHE); NULL means nothing to do. */
 	int (*cache)(void *h, uint64_t off, uint32_t len);
 	/* Release the handle; called once when the server is freed. */
@@ -92,11 +96,15 @@ int nbd_mem_backend_new(uint64_t size, struct nbd_backend *ret);
 /* A byte stream a connection runs over. recv() returns the count read, 0 at
  * end of stream or -errno; send() sends every byte of IOV (at most 8
  * entries) or returns -errno. handshake_done() (optional) is called when the
- * client enters transmission, e.g. to lift a handshake timeout. */
+ * client enters transmission, e.g. to lift a handshake timeout.
+ * send_file() (optional) sends HDR then LEN bytes of FD from OFF; any
+ * failure, a short file included, is -errno and ends the connection. */
 struct nbd_io_ops {
 	ssize_t (*recv)(void *io, void *buf, size_t len);
 	int (*send)(void *io, const struct iovec *iov, int iovcnt);
 	void (*handshake_done)(void *io);
+	int (*send_file)(void *io, const void *hdr, size_t hdr_len, int fd, uint64_t off,
+			 size_t len);
 };
 
 enum nbd_tls_mode {

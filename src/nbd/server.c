@@ -17,7 +17,9 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/eventfd.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 
 #define MAX_LISTENERS 16
@@ -419,6 +421,61 @@ static int fd_send(void *io, const struct iovec *iov, int iovcnt)
 	return 0;
 }
 
+/* sendfile() cannot take MSG_NOSIGNAL: block SIGPIPE in this thread around
+ * it and swallow the one a vanished client raised, so that the embedding
+ * program never sees it. */
+static ssize_t sendfile_nosignal(int sock, int fd, off_t *off, size_t len)
+{
+	sigset_t pipe_set, old, pending;
+	const struct timespec zero = { 0 };
+	bool was_pending;
+	ssize_t n;
+	int saved;
+
+	sigemptyset(&pipe_set);
+	sigaddset(&pipe_set, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
+	sigpending(&pending);
+	was_pending = sigismember(&pending, SIGPIPE);
+	n = sendfile(sock, fd, off, len);
+	saved = errno;
+	if (n < 0 && saved == EPIPE && !was_pending)
+		sigtimedwait(&pipe_set, NULL, &zero);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	errno = saved;
+	return n;
+}
+
+static int fd_send_file(void *io, const void *hdr, size_t hdr_len, int fd, uint64_t off,
+			size_t len)
+{
+	struct sock_io *sio = io;
+	off_t pos = (off_t)off;
+
+	while (hdr_len > 0) {
+		ssize_t n = send(sio->fd, hdr, hdr_len, MSG_NOSIGNAL | MSG_MORE);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		hdr = (const uint8_t *)hdr + n;
+		hdr_len -= (size_t)n;
+	}
+	while (len > 0) {
+		ssize_t n = sendfile_nosignal(sio->fd, fd, &pos, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0) /* the file is shorter than the export: cannot pad */
+			return -EIO;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
 /* In transmission, idle clients may stay as long as they like. */
 static void fd_handshake_done(void *io)
 {
@@ -431,6 +488,7 @@ static const struct nbd_io_ops fd_io_ops = {
 	.recv = fd_recv,
 	.send = fd_send,
 	.handshake_done = fd_handshake_done,
+	.send_file = fd_send_file,
 };
 
 int nbd_server_serve_fd(struct nbd_server *s, int fd)

@@ -343,6 +343,38 @@ static void test_handshake_deadline(void **state)
 	nbd_server_free(f.srv);
 }
 
+/* Large reads from a file go out by sendfile(), which cannot say
+ * MSG_NOSIGNAL: a client leaving must still not raise SIGPIPE in the
+ * embedding process (this test process keeps SIGPIPE's default action). */
+static void test_sendfile_reader_vanishes(void **state)
+{
+	char path[] = "/tmp/test-nbd-sendfile-XXXXXX";
+	struct fixture f = { 0 };
+	struct nbd_backend be;
+	int sv[2], tmp = mkstemp(path);
+
+	assert_true(tmp >= 0);
+	assert_int_equal(ftruncate(tmp, 16 << 20), 0);
+	close(tmp);
+	assert_int_equal(nbd_server_new(NULL, &f.srv), 0);
+	assert_int_equal(nbd_file_backend_open(path, true, &be), 0);
+	assert_int_equal(nbd_server_add_export(f.srv, "", NULL, &be, true), 0);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	f.fd = sv[0];
+	f.server_fd = sv[1];
+	assert_int_equal(pthread_create(&f.thread, NULL, serve, &f), 0);
+	greet(f.fd);
+	go(f.fd, "");
+	for (int i = 0; i < 16; i++)
+		send_request(f.fd, NBD_CMD_READ, (uint64_t)i << 20, 1 << 20, (uint64_t)i);
+	usleep(100 * 1000);
+	close(f.fd);
+	pthread_join(f.thread, NULL);
+	assert_true(f.result == -EPIPE || f.result == -ECONNRESET);
+	nbd_server_free(f.srv);
+	unlink(path);
+}
+
 static void test_tls_config_errors(void **state)
 {
 	struct nbd_server_config cfg = { .tls = NBD_TLS_REQUIRE };
@@ -364,6 +396,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_bad_magic_closes, setup, teardown),
 		cmocka_unit_test(test_run_and_stop),
 		cmocka_unit_test(test_handshake_deadline),
+		cmocka_unit_test(test_sendfile_reader_vanishes),
 		cmocka_unit_test(test_tls_config_errors),
 	};
 

@@ -5,7 +5,8 @@
  * to NBD clients over Unix or TCP listeners, or over any byte stream the
  * caller hands it. The library keeps no global state, installs no signal
  * handler, never exits and does not log: errors come back as -errno.
- * Sends use MSG_NOSIGNAL, so a vanished client cannot raise SIGPIPE.
+ * Sends use MSG_NOSIGNAL (sendfile() runs with SIGPIPE blocked), so a
+ * vanished client cannot raise SIGPIPE in the embedding process.
  *
  * Typical use (the `domus nbd-serve` verb, the daemon):
  *

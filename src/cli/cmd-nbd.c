@@ -1,0 +1,194 @@
+/* cmd-nbd.c - `domus nbd-serve`: serve a volume or a file over NBD in the
+ * foreground until SIGINT/SIGTERM. */
+#include "cli/commands.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "nbd/nbd-server.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static struct nbd_server *serving; /* for the signal handler only */
+
+static void on_stop_signal(int sig)
+{
+	if (serving)
+		nbd_server_stop(serving);
+}
+
+static void setup_signals(void)
+{
+	struct sigaction sa = { .sa_handler = on_stop_signal };
+
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+}
+
+/* Clients that simply go away are routine; protocol errors are worth a word. */
+static void log_client_done(void *userdata, int result)
+{
+	if (result == -EPIPE || result == -ECONNRESET)
+		log_debug("client went away: %s", strerror(-result));
+	else if (result < 0)
+		log_warn("client connection ended: %s", strerror(-result));
+}
+
+/* "VG/LV": one slash between two non-empty names, not a path. */
+static bool looks_like_volume(const char *arg)
+{
+	const char *slash = strchr(arg, '/');
+
+	return slash && slash != arg && slash[1] && !strchr(slash + 1, '/') && arg[0] != '.';
+}
+
+/* Open what the user named: an existing file or block device, or VG/LV.
+ * This is the one place that will resolve logical volumes. */
+static int open_target(const char *arg, bool readonly, struct nbd_backend *ret)
+{
+	struct stat st;
+	int r;
+
+	if (stat(arg, &st) < 0 && looks_like_volume(arg)) {
+		log_err("cannot serve '%s': volume groups are not available yet", arg);
+		return -ENOSYS;
+	}
+	r = nbd_file_backend_open(arg, readonly, ret);
+	if (r < 0)
+		log_err("cannot open '%s': %s", arg,
+			r == -EINVAL ? "not a regular file or block device" : strerror(-r));
+	return r;
+}
+
+/* Listen where asked; *RET_UNIX_BOUND tells whether the socket file is ours
+ * to remove at exit. */
+static int add_listeners(struct nbd_server *srv, const char *unix_path, const char *tcp,
+			 bool *ret_unix_bound)
+{
+	uint16_t port;
+	int r;
+
+	if (unix_path) {
+		r = nbd_server_listen_unix(srv, unix_path);
+		if (r < 0) {
+			log_err("cannot listen on '%s': %s", unix_path, strerror(-r));
+			return r;
+		}
+		*ret_unix_bound = true;
+		log_info("listening on unix:%s", unix_path);
+	}
+	if (tcp) {
+		r = nbd_server_listen_tcp(srv, tcp, &port);
+		if (r < 0) {
+			log_err("cannot listen on '%s': %s", tcp, strerror(-r));
+			return r;
+		}
+		log_info("listening on tcp:%s (port %u)", tcp, port);
+	}
+	return 0;
+}
+
+static int parse_tls_mode(const char *s, enum nbd_tls_mode *ret)
+{
+	if (streq(s, "off"))
+		*ret = NBD_TLS_OFF;
+	else if (streq(s, "on"))
+		*ret = NBD_TLS_ON;
+	else if (streq(s, "require"))
+		*ret = NBD_TLS_REQUIRE;
+	else {
+		log_err("unknown TLS mode '%s' (off, on, require)", s);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* A server exporting TARGET under NAME; errors are logged here. */
+static int make_server(const struct nbd_server_config *cfg, const char *target,
+		       const char *name, bool readonly, struct nbd_server **ret)
+{
+	struct nbd_backend be = { 0 };
+	struct nbd_server *srv;
+	int r;
+
+	r = open_target(target, readonly, &be);
+	if (r < 0)
+		return r;
+	r = nbd_server_new(cfg, &srv);
+	if (r < 0) {
+		if (cfg->tls != NBD_TLS_OFF)
+			log_err("cannot load TLS certificates from '%s': %s", cfg->tls_certificates,
+				r == -EINVAL ? "invalid certificate or key" : strerror(-r));
+		else
+			log_err("cannot create the NBD server: %s", strerror(-r));
+		be.ops->close(be.handle);
+		return r;
+	}
+	r = nbd_server_add_export(srv, name, target, &be, readonly);
+	if (r < 0) {
+		log_err("cannot export '%s' as '%s': %s", target, name, strerror(-r));
+		be.ops->close(be.handle);
+		nbd_server_free(srv);
+		return r;
+	}
+	*ret = srv;
+	return 0;
+}
+
+int cmd_nbd_serve(struct cli_ctx *ctx, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "unix", required_argument, NULL, 'u' },
+		{ "tcp", required_argument, NULL, 't' },
+		{ "readonly", no_argument, NULL, 'r' },
+		{ "name", required_argument, NULL, 'n' },
+		{ "tls", required_argument, NULL, 'T' },
+		{ "tls-certificates", required_argument, NULL, 'C' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *unix_path = NULL, *tcp = NULL, *name = "";
+	const struct command *cmd = command_find(argv[0]);
+	struct nbd_server_config cfg = { .client_done = log_client_done };
+	bool readonly = false, unix_bound = false;
+	struct nbd_server *srv;
+	int c, r;
+
+	while ((c = getopt_long(argc, argv, "u:t:rn:", opts, NULL)) != -1) {
+		switch (c) {
+		case 'u': unix_path = optarg; break;
+		case 't': tcp = optarg; break;
+		case 'r': readonly = true; break;
+		case 'n': name = optarg; break;
+		case 'C': cfg.tls_certificates = optarg; break;
+		case 'T':
+			if (parse_tls_mode(optarg, &cfg.tls) < 0)
+				return command_usage(cmd);
+			break;
+		default: return command_usage(cmd);
+		}
+	}
+	if (optind != argc - 1 || (!unix_path && !tcp) ||
+	    (cfg.tls != NBD_TLS_OFF && !cfg.tls_certificates))
+		return command_usage(cmd);
+	if (make_server(&cfg, argv[optind], name, readonly, &srv) < 0)
+		return 1;
+	r = add_listeners(srv, unix_path, tcp, &unix_bound);
+	if (r >= 0) {
+		serving = srv;
+		setup_signals();
+		r = nbd_server_run(srv);
+		serving = NULL;
+		if (r < 0)
+			log_err("serving '%s' failed: %s", argv[optind], strerror(-r));
+	}
+	nbd_server_free(srv);
+	if (unix_bound)
+		unlink(unix_path);
+	return r < 0 ? 1 : 0;
+}

@@ -45,6 +45,9 @@ static void domain_free(struct domain *d)
 	domcfg_free(d->cfg);
 	json_decref(d->cfg_json);
 	free(d->name);
+	for (size_t i = 0; i < d->n_old_names; i++)
+		free(d->old_names[i]);
+	free(d->old_names);
 	free(d->uuid);
 	free(d->run_dir);
 	pthread_mutex_destroy(&d->lock);
@@ -202,21 +205,20 @@ static int state_save(struct domain *d)
 	_cleanup_free_ char *path = strprintf("%s/state.json", d->run_dir);
 	_cleanup_free_ char *text = NULL;
 	_cleanup_json_ json_t *j = NULL;
+	int r;
 
 	if (!path)
 		return -ENOMEM;
+	/* Under the domain's lock: two saves must not share the temp file. */
 	pthread_mutex_lock(&d->lock);
 	j = json_pack("{s:i,s:s,s:s,s:I,s:I,s:f,s:b,s:O}", "domid", d->domid, "name", d->name,
 		      "uuid", d->uuid, "pid", (json_int_t)d->pid, "pid_start",
 		      (json_int_t)d->pid_start, "start_time", d->start_time, "user_paused",
 		      d->user_paused, "config", d->cfg_json);
+	text = j ? json_dumps(j, JSON_INDENT(1) | JSON_SORT_KEYS) : NULL;
+	r = text ? write_file_atomic(path, text, strlen(text), 0644) : -ENOMEM;
 	pthread_mutex_unlock(&d->lock);
-	if (!j)
-		return -ENOMEM;
-	text = json_dumps(j, JSON_INDENT(1) | JSON_SORT_KEYS);
-	if (!text)
-		return -ENOMEM;
-	return write_file_atomic(path, text, strlen(text), 0644);
+	return r;
 }
 
 /* Fields of /proc/PID/stat: state (3), utime and stime (14, 15), start time
@@ -328,9 +330,10 @@ json_t *domain_to_json(struct domain *d)
 	json_t *j;
 
 	pthread_mutex_lock(&d->lock);
-	j = json_pack("{s:i,s:s,s:s,s:s,s:I,s:f,s:O}", "domid", d->domid, "name", d->name, "uuid",
+	/* A copy: a rename may change cfg_json while the reply is sent. */
+	j = json_pack("{s:i,s:s,s:s,s:s,s:I,s:f,s:o}", "domid", d->domid, "name", d->name, "uuid",
 		      d->uuid, "state", run_state_name(d->state), "pid", (json_int_t)d->pid,
-		      "start_time", d->start_time, "config", d->cfg_json);
+		      "start_time", d->start_time, "config", json_deep_copy(d->cfg_json));
 	pthread_mutex_unlock(&d->lock);
 	return j;
 }
@@ -1296,8 +1299,15 @@ int domain_rename(struct domain *d, const char *new_name, char *errbuf, size_t e
 		if (streq(daemon_state.domains[i]->name, new_name) || streq(new_name, "Domain-0"))
 			r = -EEXIST;
 	if (r == 0) {
+		char **old = realloc(d->old_names, (d->n_old_names + 1) * sizeof(char *));
 		pthread_mutex_lock(&d->lock);
-		free(d->name);
+		/* Other threads may be logging the old name: keep it until the end. */
+		if (old) {
+			d->old_names = old;
+			d->old_names[d->n_old_names++] = d->name;
+		} else {
+			free(d->name);
+		}
 		d->name = copy;
 		json_object_set_new(d->cfg_json, "name", json_string(new_name));
 		pthread_mutex_unlock(&d->lock);

@@ -32,6 +32,8 @@ struct domain {
 	pthread_mutex_t lock;     /* guards the fields below */
 	int domid;
 	char *name;
+	char **old_names;         /* names before renames, freed with the domain */
+	size_t n_old_names;
 	char *uuid;
 	struct domcfg *cfg;
 	json_t *cfg_json;         /* domcfg_to_json(cfg) */

@@ -84,6 +84,24 @@ def test_guest_sees_its_disks_by_config_name(instance):
     instance.run("destroy", "disks")
 
 
+def test_phy_block_device_disk(instance):
+    """phy: on a real block device (a loop device over a file)."""
+    img = instance.root / "blk.img"
+    subprocess.run(["cp", "--sparse=always", str(KIT["rootfs.img"]), str(img)], check=True)
+    p = subprocess.run(["losetup", "-f", "--show", str(img)], capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    loop = p.stdout.strip()
+    try:
+        instance.run("create", pv_cfg(instance, "blk", disks=[f"'phy:{loop},xvda2,r'"]))
+        wait_ready(instance, "blk")
+        with agent(instance, "blk") as ga:
+            rc, out, _ = ga.exec("awk '$2 == \"/\" {print $3}' /proc/mounts | tail -1")
+            assert rc == 0 and out.strip() == "ext4"
+        instance.run("destroy", "blk")
+    finally:
+        subprocess.run(["losetup", "-d", loop])
+
+
 def test_reboot_keeps_domid(instance):
     instance.run("create", pv_cfg(instance, "rb"))
     wait_ready(instance, "rb")

@@ -3,6 +3,7 @@
 #include "daemon/console.h"
 #include "daemon/daemon.h"
 #include "daemon/domain.h"
+#include "daemon/save.h"
 #include "common/cleanup.h"
 #include "common/jsonrpc.h"
 #include "common/log.h"
@@ -91,6 +92,7 @@ static json_t *api_create(json_t *params, int fd, bool *took_fd)
 	a.config_path = path;
 	a.overrides = overrides;
 	a.paused = json_is_true(json_object_get(params, "paused"));
+	a.incoming_fd = -1;
 	r = domain_create(&a, &d, &warnings, errbuf, sizeof(errbuf));
 	if (r < 0) {
 		log_err("create from '%s' refused: %s", path, errbuf);
@@ -266,6 +268,84 @@ static json_t *api_console(json_t *params, int fd, bool *took_fd)
 	domain_unref(d);
 	*took_fd = true;
 	return NULL;
+}
+
+/* An optional replacement config from params (config_text, config_path). */
+static int param_config(json_t *params, struct domcfg **ret, char *errbuf, size_t errsize)
+{
+	const char *text = json_string_value(json_object_get(params, "config_text"));
+	const char *path = json_string_value(json_object_get(params, "config_path"));
+	struct xlcfg *xl = NULL;
+	struct xlcfg_error xerr = { 0 };
+	int r;
+
+	*ret = NULL;
+	if (!text)
+		return 0;
+	if (!path)
+		path = "(config)";
+	r = xlcfg_parse(text, strlen(text), path, &xl, &xerr);
+	if (r == 0)
+		r = domcfg_from_xlcfg(xl, ret, &xerr);
+	if (r < 0)
+		xlcfg_error_format(xl, path, &xerr, errbuf, errsize);
+	xlcfg_free(xl);
+	return r;
+}
+
+static json_t *api_save(json_t *params, int fd, bool *took_fd)
+{
+	json_t *err = NULL;
+	struct domain *d = param_domain(params, &err);
+	const char *file = json_string_value(json_object_get(params, "file"));
+	const char *after = json_string_value(json_object_get(params, "after"));
+	enum save_after how = SAVE_DESTROY;
+	struct domcfg *cfg = NULL;
+	char errbuf[ERRBUF_SIZE] = "";
+	int r;
+
+	if (!d)
+		return err;
+	if (streq(after, "running"))
+		how = SAVE_LEAVE_RUNNING;
+	else if (streq(after, "paused"))
+		how = SAVE_LEAVE_PAUSED;
+	r = file && file[0] == '/' ? 0 : -EINVAL;
+	if (r < 0)
+		snprintf(errbuf, sizeof(errbuf), "parameter 'file' must be an absolute path");
+	if (r == 0)
+		r = param_config(params, &cfg, errbuf, sizeof(errbuf));
+	if (r == 0)
+		r = domain_save(d, file, cfg, how, errbuf, sizeof(errbuf));
+	if (r < 0)
+		log_err("save of domain %s to '%s' failed: %s", d->name, file ? file : "", errbuf);
+	domcfg_free(cfg);
+	domain_unref(d);
+	return r < 0 ? errno_reply(r, errbuf) : json_result_reply(NULL);
+}
+
+static json_t *api_restore(json_t *params, int fd, bool *took_fd)
+{
+	const char *file = json_string_value(json_object_get(params, "file"));
+	struct domcfg *cfg = NULL;
+	struct domain *d = NULL;
+	char errbuf[ERRBUF_SIZE] = "";
+	json_t *reply;
+	int r;
+
+	if (!file || file[0] != '/')
+		return json_error_reply(-EINVAL, "parameter 'file' must be an absolute path");
+	r = param_config(params, &cfg, errbuf, sizeof(errbuf));
+	if (r == 0)
+		r = domain_restore(file, cfg, json_is_true(json_object_get(params, "paused")), &d, errbuf,
+				   sizeof(errbuf));
+	if (r < 0) {
+		log_err("restore from '%s' refused: %s", file, errbuf);
+		return errno_reply(r, errbuf);
+	}
+	reply = json_result_reply(json_pack("{s:i,s:s}", "domid", d->domid, "name", d->name));
+	domain_unref(d);
+	return reply;
 }
 
 static json_t *api_info(json_t *params, int fd, bool *took_fd)

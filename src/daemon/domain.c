@@ -11,6 +11,7 @@
 #include "daemon/console.h"
 #include "daemon/daemon.h"
 #include "daemon/netdev.h"
+#include "daemon/save.h"
 #include "boot/pygrub.h"
 #include "common/cleanup.h"
 #include "common/jsonrpc.h"
@@ -426,7 +427,7 @@ static int plan_disks(const struct domcfg *c, struct launch_plan *p, char *errbu
 
 /* The MACs generated for a VM's vifs without mac=, kept per VM name so the
  * guest sees the same NICs across reboots and re-creations. */
-static char *stable_mac(const char *vm, size_t devid)
+char *domain_stable_mac(const char *vm, size_t devid)
 {
 	_cleanup_free_ char *path = strprintf("%s/%s", daemon_state.mac_dir, vm);
 	_cleanup_free_ char *data = NULL;
@@ -489,7 +490,7 @@ static int plan_nics(const struct domcfg *c, int domid, struct launch_plan *p, c
 			return -ENODEV;
 		}
 		p->ifnames[i] = v->vifname ? strdup(v->vifname) : strprintf("vif%d.%zu", domid, i);
-		p->macs[i] = v->mac ? strdup(v->mac) : stable_mac(c->name, i);
+		p->macs[i] = v->mac ? strdup(v->mac) : domain_stable_mac(c->name, i);
 		p->n_nics = i + 1;
 		if (!p->ifnames[i] || !p->macs[i])
 			return -ENOMEM;
@@ -977,6 +978,7 @@ static int launch(struct domain *d, const struct domain_create_args *a, char *er
 			.n_disks = plan.n_disks,
 			.nics = plan.nics,
 			.n_nics = plan.n_nics,
+			.incoming = a->incoming_fd >= 0,
 			.boot_kernel = boot.kernel,
 			.boot_ramdisk = boot.initrd,
 			.boot_cmdline = boot.args,
@@ -1002,7 +1004,9 @@ static int launch(struct domain *d, const struct domain_create_args *a, char *er
 			snprintf(errbuf, errsize, "vif %zu: cannot add '%s' to bridge '%s': %s", i,
 				 plan.ifnames[i], plan.bridges[i], strerror(-r));
 	}
-	if (r == 0 && d->cfg->maxmem_mb > d->cfg->memory_mb)
+	if (r == 0 && a->incoming_fd >= 0)
+		r = save_receive(d, a->incoming_fd, a->incoming_off, a->incoming_len, errbuf, errsize);
+	else if (r == 0 && d->cfg->maxmem_mb > d->cfg->memory_mb)
 		qmp_simple(d, "balloon", json_pack("{s:I}", "value",
 						  (json_int_t)(d->cfg->memory_mb << 20)));
 	if (r == 0 && !a->paused) {
@@ -1028,13 +1032,20 @@ int domain_create(const struct domain_create_args *a, struct domain **ret_dom,
 	bool listed = false;
 	int r;
 
-	if (!d)
+	if (!d) {
+		domcfg_free(a->cfg);
 		return -ENOMEM;
-	r = xlcfg_parse(a->config_text, a->config_len, a->config_path, &xl, &xerr);
-	for (size_t i = 0; r == 0 && a->overrides && a->overrides[i]; i++)
-		r = xlcfg_apply_override(xl, a->overrides[i], &xerr);
-	if (r == 0)
-		r = domcfg_from_xlcfg(xl, &d->cfg, &xerr);
+	}
+	if (a->cfg) {
+		d->cfg = a->cfg;
+		r = 0;
+	} else {
+		r = xlcfg_parse(a->config_text, a->config_len, a->config_path, &xl, &xerr);
+		for (size_t i = 0; r == 0 && a->overrides && a->overrides[i]; i++)
+			r = xlcfg_apply_override(xl, a->overrides[i], &xerr);
+		if (r == 0)
+			r = domcfg_from_xlcfg(xl, &d->cfg, &xerr);
+	}
 	if (r < 0) {
 		if (r == -ENOMEM)
 			snprintf(errbuf, errsize, "out of memory");

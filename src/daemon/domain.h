@@ -64,12 +64,22 @@ struct domain_create_args {
 	const char *config_path;  /* for messages */
 	const char *const *overrides; /* NULL-terminated "k=v" strings, or NULL */
 	bool paused;
+	/* restore: a ready config instead of config_text (taken on success and
+	 * failure), and QEMU's state to load from INCOMING_FD's byte range
+	 * [INCOMING_OFF, +INCOMING_LEN) instead of booting. */
+	struct domcfg *cfg;
+	int incoming_fd;
+	uint64_t incoming_off, incoming_len;
 };
 
 /* Create and start a domain. On success *RET_DOM is a new reference. On
  * failure nothing is left behind and ERRBUF holds the one message to show. */
 int domain_create(const struct domain_create_args *a, struct domain **ret_dom,
 		  json_t **ret_warnings, char *errbuf, size_t errsize);
+
+/* The MAC of vif DEVID of VM NAME without mac=: generated once, then kept
+ * (var/lib/domus/mac/NAME). NULL on allocation failure. */
+char *domain_stable_mac(const char *name, size_t devid);
 
 /* Re-attach to the domains a previous daemon left running. */
 void domain_reattach_all(void);

@@ -239,6 +239,8 @@ int qemu_build_argv(const struct qemu_launch *l, char ***ret_argv, char *errbuf,
 	}
 	r = add_disks(&b, l, errbuf, errsize);
 	add_nics(&b, l);
+	if (l->incoming)
+		add2(&b, "-incoming", "defer");
 	if (r == 0 && (b.oom || !b.v))
 		r = -ENOMEM;
 	if (r < 0) {

@@ -45,6 +45,7 @@ struct qemu_launch {
 	size_t n_disks;
 	const struct qemu_nic *nics;
 	size_t n_nics;
+	bool incoming;            /* wait for a migration stream (-incoming defer) */
 	/* Set when a bootloader found the kernel inside the guest's disk:
 	 * they replace cfg's kernel, ramdisk and kernel arguments. */
 	const char *boot_kernel, *boot_ramdisk, *boot_cmdline;

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -200,8 +201,50 @@ static int wait_reply(struct qmp *q, struct qmp_pending *p, int timeout_ms)
 	return p->done ? 0 : -EPIPE;
 }
 
+/* Send MSG as one line with FD attached (SCM_RIGHTS) to its first byte. */
+static int send_with_fd(int sock, json_t *msg, int fd)
+{
+	_cleanup_free_ char *s = json_dumps(msg, JSON_COMPACT);
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} control;
+	struct iovec iov;
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+	struct cmsghdr *c;
+	size_t n;
+	ssize_t sent;
+
+	if (!s)
+		return -ENOMEM;
+	n = strlen(s);
+	s[n] = '\n';
+	iov = (struct iovec){ .iov_base = s, .iov_len = n + 1 };
+	memset(&control, 0, sizeof(control));
+	mh.msg_control = control.buf;
+	mh.msg_controllen = sizeof(control.buf);
+	c = CMSG_FIRSTHDR(&mh);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &fd, sizeof(int));
+	do
+		sent = sendmsg(sock, &mh, MSG_NOSIGNAL);
+	while (sent < 0 && errno == EINTR);
+	if (sent < 0)
+		return -errno;
+	/* The fd went with the first byte; the rest is plain data. */
+	return (size_t)sent == n + 1 ? 0 : write_all(sock, s + sent, n + 1 - (size_t)sent);
+}
+
 int qmp_command(struct qmp *q, const char *cmd, json_t *args, json_t **ret_return,
 		char **ret_error, int timeout_ms)
+{
+	return qmp_command_fd(q, cmd, args, -1, ret_return, ret_error, timeout_ms);
+}
+
+int qmp_command_fd(struct qmp *q, const char *cmd, json_t *args, int fd, json_t **ret_return,
+		   char **ret_error, int timeout_ms)
 {
 	struct qmp_pending *p;
 	json_t *msg, *reply, *err;
@@ -223,7 +266,7 @@ int qmp_command(struct qmp *q, const char *cmd, json_t *args, json_t **ret_retur
 	if (args)
 		json_object_set_new(msg, "arguments", args);
 	trace_msg(q, ">", msg);
-	r = json_send(q->fd, msg);
+	r = fd >= 0 ? send_with_fd(q->fd, msg, fd) : json_send(q->fd, msg);
 	json_decref(msg);
 	if (r == 0)
 		r = wait_reply(q, p, timeout_ms);

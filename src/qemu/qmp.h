@@ -29,6 +29,11 @@ int qmp_connect(const char *path, const char *trace_path, qmp_event_fn on_event,
 int qmp_command(struct qmp *q, const char *cmd, json_t *args, json_t **ret_return,
 		char **ret_error, int timeout_ms);
 
+/* As qmp_command(), with FD passed to QEMU along with the command
+ * (SCM_RIGHTS), as `getfd` wants. FD stays open on our side. */
+int qmp_command_fd(struct qmp *q, const char *cmd, json_t *args, int fd, json_t **ret_return,
+		   char **ret_error, int timeout_ms);
+
 /* True once the peer closed the connection. */
 bool qmp_closed(struct qmp *q);
 

@@ -87,3 +87,18 @@ int cmd_daemon(struct cli_ctx *ctx, int argc, char **argv)
 	}
 	return command_usage(command_find("daemon"));
 }
+
+int cmd_host_stop(struct cli_ctx *ctx, int argc, char **argv)
+{
+	_cleanup_json_ json_t *result = NULL;
+	int failed;
+
+	if (argc != 1)
+		return command_usage(command_find("host-stop"));
+	if (daemon_call_once(ctx, "host-stop", NULL, &result) != 0)
+		return 1;
+	failed = (int)json_integer_value(json_object_get(result, "failed"));
+	if (failed)
+		log_err("%d domain(s) could not be saved or shut down (see 'domus dmesg')", failed);
+	return failed ? 1 : 0;
+}

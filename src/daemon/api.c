@@ -348,6 +348,14 @@ static json_t *api_restore(json_t *params, int fd, bool *took_fd)
 	return reply;
 }
 
+static json_t *api_host_stop(json_t *params, int fd, bool *took_fd)
+{
+	int failed = host_stop_domains();
+	if (failed < 0)
+		return errno_reply(failed, NULL);
+	return json_result_reply(json_pack("{s:i}", "failed", failed));
+}
+
 static json_t *api_info(json_t *params, int fd, bool *took_fd)
 {
 	struct utsname u;

@@ -23,6 +23,8 @@ struct daemon_conf {
 	char *accel_setting;   /* "auto", "kvm" or "tcg" (domus.conf `accel`) */
 	enum accel accel;      /* what domains get */
 	char *qemu_binary;     /* domus.conf `qemu` */
+	char *on_host_stop;    /* "save" or "shutdown" (domus.conf `on_host_stop`) */
+	unsigned host_stop_timeout; /* seconds (domus.conf `host_stop_timeout`) */
 };
 
 struct daemon {
@@ -63,6 +65,16 @@ json_t *api_handle_request(json_t *req, int fd, bool *took_fd);
 
 /* Handle one client connection until it closes (takes ownership of FD). */
 void api_serve_client(int fd);
+
+/* Host start (xendomains): on the first daemon start since the host booted
+ * (no run/domus/host-started yet), restore the domains saved by host-stop
+ * and start the VMs whose configs are in etc/domus/auto/. */
+void host_start_domains(void);
+
+/* Host stop: save (or shut down, per domus.conf) every running domain,
+ * each within the configured time; a domain that will not stop in time is
+ * destroyed. Returns how many domains could not be saved or shut down. */
+int host_stop_domains(void);
 
 /* Print the API method table as JSON (docs/api.md is made from it). */
 void api_describe(FILE *out);

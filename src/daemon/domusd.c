@@ -181,6 +181,7 @@ int main(int argc, char **argv)
 	signal(SIGTERM, on_signal);
 	signal(SIGINT, on_signal);
 	domain_reattach_all();
+	host_start_domains();
 	if (notify_fd >= 0) {
 		if (write(notify_fd, "R", 1) < 0)
 			log_warn("cannot notify the starting process");

@@ -70,6 +70,19 @@ static int conf_string(const struct xlcfg *cfg, const char *key, const char *def
 	return *ret ? 0 : -ENOMEM;
 }
 
+static int conf_seconds(const struct xlcfg *cfg, const char *key, unsigned def, unsigned *ret,
+			char *errbuf, size_t errsize)
+{
+	const struct xlcfg_value *v = cfg ? xlcfg_get(cfg, key) : NULL;
+	if (v && (v->type != XLCFG_NUMBER || v->num < 1 || v->num > 86400)) {
+		snprintf(errbuf, errsize, "%s: '%s' must be a number of seconds (1-86400)",
+			 daemon_state.paths.conf_file, key);
+		return -EINVAL;
+	}
+	*ret = v ? (unsigned)v->num : def;
+	return 0;
+}
+
 int daemon_conf_load(struct daemon *d, char *errbuf, size_t errsize)
 {
 	_cleanup_free_ char *text = NULL;
@@ -91,9 +104,19 @@ int daemon_conf_load(struct daemon *d, char *errbuf, size_t errsize)
 	r = conf_string(cfg, "accel", "auto", &d->conf.accel_setting, errbuf, errsize);
 	if (r == 0)
 		r = conf_string(cfg, "qemu", "qemu-system-x86_64", &d->conf.qemu_binary, errbuf, errsize);
+	if (r == 0)
+		r = conf_string(cfg, "on_host_stop", "save", &d->conf.on_host_stop, errbuf, errsize);
+	if (r == 0)
+		r = conf_seconds(cfg, "host_stop_timeout", 300, &d->conf.host_stop_timeout, errbuf,
+				 errsize);
 	xlcfg_free(cfg);
 	if (r < 0)
 		return r;
+	if (!streq(d->conf.on_host_stop, "save") && !streq(d->conf.on_host_stop, "shutdown")) {
+		snprintf(errbuf, errsize, "%s: on_host_stop must be \"save\" or \"shutdown\", not '%s'",
+			 d->paths.conf_file, d->conf.on_host_stop);
+		return -EINVAL;
+	}
 	if (streq(d->conf.accel_setting, "kvm")) {
 		d->conf.accel = ACCEL_KVM;
 	} else if (streq(d->conf.accel_setting, "tcg")) {

@@ -1,4 +1,4 @@
-/* cmd-save.c - xl's save and restore verbs. */
+/* cmd-save.c - xl's save, restore and migrate verbs. */
 #include "cli/client.h"
 #include "cli/commands.h"
 #include "common/cleanup.h"
@@ -6,6 +6,7 @@
 #include "common/util.h"
 
 #include <errno.h>
+#include <getopt.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -98,5 +99,44 @@ int cmd_restore(struct cli_ctx *ctx, int argc, char **argv)
 	fprintf(stderr, "Restored domain %s (id=%d)\n",
 		json_string_value(json_object_get(result, "name")),
 		(int)json_integer_value(json_object_get(result, "domid")));
+	return 0;
+}
+
+int cmd_migrate(struct cli_ctx *ctx, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "live", no_argument, NULL, 'l' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	_cleanup_json_ json_t *result = NULL;
+	const char *cfg = NULL;
+	bool live = false;
+	json_t *params, *qemu;
+	int c;
+
+	while ((c = getopt_long(argc, argv, "lC:h", opts, NULL)) != -1) {
+		if (c == 'l')
+			live = true;
+		else if (c == 'C')
+			cfg = optarg;
+		else
+			return command_usage(command_find("migrate"));
+	}
+	if (argc - optind != 2)
+		return command_usage(command_find("migrate"));
+	params = json_pack("{s:s,s:s,s:b}", "domain", argv[optind], "host", argv[optind + 1], "live",
+			   live);
+	if (add_config(params, cfg) < 0) {
+		json_decref(params);
+		return 1;
+	}
+	if (daemon_call_once(ctx, "migrate", params, &result) != 0)
+		return 1;
+	qemu = json_object_get(result, "qemu");
+	fprintf(stderr, "migration to %s completed in %lld ms (downtime %lld ms, switch-over %lld ms)\n",
+		argv[optind + 1], (long long)json_integer_value(json_object_get(result, "total_ms")),
+		(long long)json_integer_value(json_object_get(qemu, "qemu_downtime_ms")),
+		(long long)json_integer_value(json_object_get(result, "switchover_ms")));
 	return 0;
 }

@@ -3,6 +3,7 @@
 #include "daemon/console.h"
 #include "daemon/daemon.h"
 #include "daemon/domain.h"
+#include "daemon/migrate.h"
 #include "daemon/save.h"
 #include "common/cleanup.h"
 #include "common/jsonrpc.h"
@@ -346,6 +347,28 @@ static json_t *api_restore(json_t *params, int fd, bool *took_fd)
 	reply = json_result_reply(json_pack("{s:i,s:s}", "domid", d->domid, "name", d->name));
 	domain_unref(d);
 	return reply;
+}
+
+static json_t *api_migrate(json_t *params, int fd, bool *took_fd)
+{
+	json_t *err = NULL, *report = NULL;
+	struct domain *d = param_domain(params, &err);
+	const char *host = json_string_value(json_object_get(params, "host"));
+	struct domcfg *cfg = NULL;
+	char errbuf[ERRBUF_SIZE] = "";
+	int r;
+
+	if (!d)
+		return err;
+	r = host ? param_config(params, &cfg, errbuf, sizeof(errbuf)) : -EINVAL;
+	if (!host)
+		snprintf(errbuf, sizeof(errbuf), "missing parameter 'host'");
+	if (r == 0)
+		r = domain_migrate(d, host, json_is_true(json_object_get(params, "live")), cfg, &report,
+				   errbuf, sizeof(errbuf));
+	domcfg_free(cfg);
+	domain_unref(d);
+	return r < 0 ? errno_reply(r, errbuf) : json_result_reply(report);
 }
 
 static json_t *api_host_stop(json_t *params, int fd, bool *took_fd)

@@ -25,6 +25,11 @@ struct daemon_conf {
 	char *qemu_binary;     /* domus.conf `qemu` */
 	char *on_host_stop;    /* "save" or "shutdown" (domus.conf `on_host_stop`) */
 	unsigned host_stop_timeout; /* seconds (domus.conf `host_stop_timeout`) */
+	char *relocation_listen;    /* "ADDR:PORT" or NULL: no relocation service */
+	json_t *relocation_hosts_allow; /* array of "ADDR" or "ADDR/PREFIX" */
+	char *relocation_tls_dir;   /* ca-cert.pem, cert.pem, key.pem */
+	unsigned migration_max_downtime_ms;
+	unsigned migration_bandwidth_mib; /* MiB/s, 0 = unlimited */
 };
 
 struct daemon {
@@ -75,6 +80,9 @@ void host_start_domains(void);
  * each within the configured time; a domain that will not stop in time is
  * destroyed. Returns how many domains could not be saved or shut down. */
 int host_stop_domains(void);
+
+/* Start the relocation listener if domus.conf asks for one. */
+int relocation_start(char *errbuf, size_t errsize);
 
 /* Print the API method table as JSON (docs/api.md is made from it). */
 void api_describe(FILE *out);

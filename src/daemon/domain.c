@@ -540,6 +540,19 @@ static int plan_check(const struct domcfg *c, char *errbuf, size_t errsize)
 	return r;
 }
 
+int domain_check(const struct domcfg *cfg, char *errbuf, size_t errsize)
+{
+	struct launch_plan plan = { 0 };
+	int r = plan_check(cfg, errbuf, errsize);
+
+	if (r == 0)
+		r = plan_disks(cfg, &plan, errbuf, errsize);
+	if (r == 0)
+		r = plan_nics(cfg, 0, &plan, errbuf, errsize);
+	launch_plan_release(&plan);
+	return r;
+}
+
 /* pygrub: the kernel, initrd and arguments named by the boot menu on the
  * domain's first disk, copied into its run directory. */
 static int run_bootloader(struct domain *d, const struct launch_plan *p, struct boot_entry *ret,
@@ -1005,7 +1018,7 @@ static int launch(struct domain *d, const struct domain_create_args *a, char *er
 				 plan.ifnames[i], plan.bridges[i], strerror(-r));
 	}
 	if (r == 0 && a->incoming_fd >= 0)
-		r = save_receive(d, a->incoming_fd, a->incoming_off, a->incoming_len, errbuf, errsize);
+		r = save_receive(d, a->incoming_fd, errbuf, errsize);
 	else if (r == 0 && d->cfg->maxmem_mb > d->cfg->memory_mb)
 		qmp_simple(d, "balloon", json_pack("{s:I}", "value",
 						  (json_int_t)(d->cfg->memory_mb << 20)));
@@ -1383,6 +1396,17 @@ static int reattach_one(const char *dir_name)
 		return r;
 	}
 	st = json_string_value(json_object_get(status, "status"));
+	if (streq(st, "inmigrate")) {
+		/* An incoming migration whose daemon died: the source still has
+		 * the domain, so this half copy goes. */
+		log_info("domain %s (%d): unfinished incoming migration; destroying it", d->name,
+			 d->domid);
+		qmp_free(TAKE_PTR(d->qmp));
+		kill_qemu(d);
+		rm_rf(d->run_dir);
+		domain_unref(d);
+		return 0;
+	}
 	d->state = streq(st, "running") ? DOM_RUNNING
 		   : streq(st, "guest-panicked") ? DOM_CRASHED
 		   : streq(st, "shutdown") ? DOM_SHUTDOWN : DOM_PAUSED;

@@ -44,6 +44,7 @@ struct domain {
 	uint64_t restarted_ms;    /* monotonic time of the last restart_in_place() */
 	enum dom_run_state state;
 	bool user_paused;
+	bool migrating;           /* a migration of this domain is under way */
 	unsigned generation;      /* bumped each time a shutdown/reboot/crash is handled */
 	bool gone;                /* QEMU exited and the domain left the list */
 	struct qmp *qmp;
@@ -64,12 +65,11 @@ struct domain_create_args {
 	const char *config_path;  /* for messages */
 	const char *const *overrides; /* NULL-terminated "k=v" strings, or NULL */
 	bool paused;
-	/* restore: a ready config instead of config_text (taken on success and
-	 * failure), and QEMU's state to load from INCOMING_FD's byte range
-	 * [INCOMING_OFF, +INCOMING_LEN) instead of booting. */
+	/* restore and migration: a ready config instead of config_text (taken
+	 * on success and failure), and a stream to load QEMU's state from
+	 * instead of booting (INCOMING_FD, e.g. a pipe; -1 for none). */
 	struct domcfg *cfg;
 	int incoming_fd;
-	uint64_t incoming_off, incoming_len;
 };
 
 /* Create and start a domain. On success *RET_DOM is a new reference. On
@@ -80,6 +80,10 @@ int domain_create(const struct domain_create_args *a, struct domain **ret_dom,
 /* The MAC of vif DEVID of VM NAME without mac=: generated once, then kept
  * (var/lib/domus/mac/NAME). NULL on allocation failure. */
 char *domain_stable_mac(const char *name, size_t devid);
+
+/* Check what can be checked before starting CFG here (kernel, disks,
+ * bridges, memory), as domain_create() does first. 0 or -errno + ERRBUF. */
+int domain_check(const struct domcfg *cfg, char *errbuf, size_t errsize);
 
 /* Re-attach to the domains a previous daemon left running. */
 void domain_reattach_all(void);

@@ -182,6 +182,8 @@ int main(int argc, char **argv)
 	signal(SIGINT, on_signal);
 	domain_reattach_all();
 	host_start_domains();
+	if (relocation_start(errbuf, sizeof(errbuf)) < 0)
+		log_err("%s", errbuf);
 	if (notify_fd >= 0) {
 		if (write(notify_fd, "R", 1) < 0)
 			log_warn("cannot notify the starting process");

@@ -83,6 +83,46 @@ static int conf_seconds(const struct xlcfg *cfg, const char *key, unsigned def, 
 	return 0;
 }
 
+static int conf_relocation(const struct xlcfg *cfg, struct daemon *d, char *errbuf, size_t errsize)
+{
+	const struct xlcfg_value *listen = cfg ? xlcfg_get(cfg, "relocation_listen") : NULL;
+	const struct xlcfg_value *allow = cfg ? xlcfg_get(cfg, "relocation_hosts_allow") : NULL;
+	const struct xlcfg_value *v;
+	_cleanup_free_ char *tls_default = strprintf("%s/tls", d->paths.etc_dir);
+	int r;
+
+	if (!tls_default)
+		return -ENOMEM;
+	if (listen && listen->type != XLCFG_STRING) {
+		snprintf(errbuf, errsize, "%s: relocation_listen must be \"ADDR:PORT\"", d->paths.conf_file);
+		return -EINVAL;
+	}
+	d->conf.relocation_listen = listen ? strdup(listen->str) : NULL;
+	d->conf.relocation_hosts_allow = json_array();
+	if (allow && allow->type != XLCFG_LIST) {
+		snprintf(errbuf, errsize, "%s: relocation_hosts_allow must be a list of addresses",
+			 d->paths.conf_file);
+		return -EINVAL;
+	}
+	for (size_t i = 0; allow && i < allow->n_items; i++) {
+		if (allow->items[i]->type != XLCFG_STRING) {
+			snprintf(errbuf, errsize, "%s: relocation_hosts_allow must hold strings",
+				 d->paths.conf_file);
+			return -EINVAL;
+		}
+		json_array_append_new(d->conf.relocation_hosts_allow, json_string(allow->items[i]->str));
+	}
+	r = conf_string(cfg, "relocation_tls_dir", tls_default, &d->conf.relocation_tls_dir, errbuf,
+			errsize);
+	if (r < 0)
+		return r;
+	v = cfg ? xlcfg_get(cfg, "migration_max_downtime_ms") : NULL;
+	d->conf.migration_max_downtime_ms = v && v->type == XLCFG_NUMBER && v->num > 0 ? (unsigned)v->num : 300;
+	v = cfg ? xlcfg_get(cfg, "migration_bandwidth") : NULL;
+	d->conf.migration_bandwidth_mib = v && v->type == XLCFG_NUMBER && v->num > 0 ? (unsigned)v->num : 0;
+	return 0;
+}
+
 int daemon_conf_load(struct daemon *d, char *errbuf, size_t errsize)
 {
 	_cleanup_free_ char *text = NULL;
@@ -109,6 +149,8 @@ int daemon_conf_load(struct daemon *d, char *errbuf, size_t errsize)
 	if (r == 0)
 		r = conf_seconds(cfg, "host_stop_timeout", 300, &d->conf.host_stop_timeout, errbuf,
 				 errsize);
+	if (r == 0)
+		r = conf_relocation(cfg, d, errbuf, errsize);
 	xlcfg_free(cfg);
 	if (r < 0)
 		return r;

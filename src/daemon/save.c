@@ -50,7 +50,7 @@ static int wait_migration(struct domain *d, const char *what, char *errbuf, size
 			snprintf(errbuf, errsize, "%s failed: %s", what, desc ? desc : status);
 			return -EIO;
 		}
-		usleep(20000);
+		usleep(5000);
 	}
 	snprintf(errbuf, errsize, "%s timed out", what);
 	return -ETIMEDOUT;
@@ -58,7 +58,7 @@ static int wait_migration(struct domain *d, const char *what, char *errbuf, size
 
 /* The config to store: CFG or D's, with generated MACs written in so the
  * restored guest keeps its NICs wherever it is restored. */
-static char *config_text(struct domain *d, const struct domcfg *cfg)
+char *save_config_text(struct domain *d, const struct domcfg *cfg)
 {
 	_cleanup_json_ json_t *j = NULL;
 	json_t *vifs, *vif;
@@ -92,76 +92,84 @@ static int write_hashed(int fd, struct savefile_hash *h, const void *buf, size_t
 	return r < 0 ? r : savefile_hash_update(h, buf, len);
 }
 
-/* Copy the migration stream from PIPE_FD into FD until QEMU closes it. */
-static int copy_stream(int pipe_fd, int fd, struct savefile_hash *h, uint64_t *ret_len)
+int save_stream(struct domain *d, int (*write)(void *ctx, const void *buf, size_t len),
+		void *ctx, char *errbuf, size_t errsize)
 {
+	_cleanup_free_ char *qerr = NULL;
 	_cleanup_free_ char *buf = malloc(1 << 20);
-	uint64_t total = 0;
+	int p[2], r;
 
 	if (!buf)
 		return -ENOMEM;
-	for (;;) {
-		ssize_t n = read(pipe_fd, buf, 1 << 20);
-		int r;
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return -errno;
+	r = qmp_command_fd(d->qmp, "getfd", json_pack("{s:s}", "fdname", "domus-out"), p[1], NULL,
+			   &qerr, QMP_TIMEOUT_MS);
+	close(p[1]);
+	if (r == 0)
+		r = qmp_command(d->qmp, "migrate", json_pack("{s:s}", "uri", "fd:domus-out"), NULL,
+				&qerr, QMP_TIMEOUT_MS);
+	/* Copy until QEMU closes its end: the stream is complete, or failed. */
+	while (r == 0) {
+		ssize_t n = read(p[0], buf, 1 << 20);
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0)
+		if (n <= 0) {
+			r = n < 0 ? -errno : 0;
 			break;
-		r = write_hashed(fd, h, buf, (size_t)n);
-		if (r < 0)
-			return r;
-		total += (size_t)n;
+		}
+		r = write(ctx, buf, (size_t)n);
 	}
-	*ret_len = total;
-	return 0;
+	close(p[0]);
+	if (r < 0) {
+		snprintf(errbuf, errsize, "cannot send the domain's state: %s",
+			 qerr ? qerr : strerror(-r));
+		qmp_command(d->qmp, "migrate_cancel", NULL, NULL, NULL, QMP_TIMEOUT_MS);
+		return r;
+	}
+	return wait_migration(d, "sending the domain's state", errbuf, errsize);
+}
+
+struct file_sink {
+	int fd;
+	struct savefile_hash *h;
+	uint64_t len;
+};
+
+static int file_sink_write(void *ctx, const void *buf, size_t len)
+{
+	struct file_sink *s = ctx;
+	s->len += len;
+	return write_hashed(s->fd, s->h, buf, len);
 }
 
 /* Write the whole save file into FD (an empty temp file). */
 static int write_save(struct domain *d, int fd, const char *text, char *errbuf, size_t errsize)
 {
 	uint8_t hdr[SAVEFILE_HEADER_SIZE], tr[SAVEFILE_TRAILER_SIZE], sha[32];
-	struct savefile_hash *h = NULL;
-	_cleanup_free_ char *qerr = NULL;
-	uint64_t stream_len = 0;
-	int p[2], r;
+	struct file_sink sink = { .fd = fd };
+	int r;
 
-	r = savefile_hash_new(&h);
+	r = savefile_hash_new(&sink.h);
 	if (r < 0)
 		return r;
 	savefile_header_encode(strlen(text), hdr);
-	r = write_hashed(fd, h, hdr, sizeof(hdr));
+	r = write_hashed(fd, sink.h, hdr, sizeof(hdr));
 	if (r == 0)
-		r = write_hashed(fd, h, text, strlen(text));
-	if (r == 0 && pipe2(p, O_CLOEXEC) < 0)
-		r = -errno;
-	if (r < 0) {
-		savefile_hash_finish(h, sha);
+		r = write_hashed(fd, sink.h, text, strlen(text));
+	if (r < 0)
 		snprintf(errbuf, errsize, "cannot write the save file: %s", strerror(-r));
-		return r;
-	}
 	/* QEMU's default migration bandwidth cap (32 MiB/s) is for networks. */
-	qmp_command(d->qmp, "migrate-set-parameters",
-		    json_pack("{s:I}", "max-bandwidth", (json_int_t)1 << 40), NULL, NULL, QMP_TIMEOUT_MS);
-	r = qmp_command_fd(d->qmp, "getfd", json_pack("{s:s}", "fdname", "domus-save"), p[1], NULL,
-			   &qerr, QMP_TIMEOUT_MS);
-	close(p[1]);
 	if (r == 0)
-		r = qmp_command(d->qmp, "migrate", json_pack("{s:s}", "uri", "fd:domus-save"), NULL,
-				&qerr, QMP_TIMEOUT_MS);
+		qmp_command(d->qmp, "migrate-set-parameters",
+			    json_pack("{s:I}", "max-bandwidth", (json_int_t)1 << 40), NULL, NULL,
+			    QMP_TIMEOUT_MS);
 	if (r == 0)
-		r = copy_stream(p[0], fd, h, &stream_len);
-	close(p[0]);
-	savefile_hash_finish(h, sha);
-	if (r < 0) {
-		snprintf(errbuf, errsize, "cannot save: %s", qerr ? qerr : strerror(-r));
-		return r;
-	}
-	r = wait_migration(d, "saving the domain's state", errbuf, errsize);
+		r = save_stream(d, file_sink_write, &sink, errbuf, errsize);
+	savefile_hash_finish(sink.h, sha);
 	if (r < 0)
 		return r;
-	savefile_trailer_encode(stream_len, sha, tr);
+	savefile_trailer_encode(sink.len, sha, tr);
 	r = write_all(fd, tr, sizeof(tr));
 	if (r == 0 && fsync(fd) < 0)
 		r = -errno;
@@ -174,7 +182,7 @@ int domain_save(struct domain *d, const char *path, const struct domcfg *cfg,
 		enum save_after after, char *errbuf, size_t errsize)
 {
 	_cleanup_free_ char *tmp = strprintf("%s.tmp", path);
-	_cleanup_free_ char *text = config_text(d, cfg);
+	_cleanup_free_ char *text = save_config_text(d, cfg);
 	_cleanup_close_ int fd = -1;
 	int r;
 
@@ -209,10 +217,11 @@ int domain_save(struct domain *d, const char *path, const struct domcfg *cfg,
 	return 0;
 }
 
+/* A thread copying a byte range of a file into a pipe QEMU reads. */
 struct feeder {
-	int src, dst;
+	int src, dst, pipe_rd;
 	uint64_t off, len;
-	int result;
+	pthread_t thread;
 };
 
 static void *feeder_main(void *arg)
@@ -220,56 +229,60 @@ static void *feeder_main(void *arg)
 	struct feeder *f = arg;
 	_cleanup_free_ char *buf = malloc(1 << 20);
 	uint64_t done = 0;
+	int r = buf ? 0 : -ENOMEM;
 
-	f->result = buf ? 0 : -ENOMEM;
-	while (f->result == 0 && done < f->len) {
+	while (r == 0 && done < f->len) {
 		size_t want = f->len - done > (1 << 20) ? (1 << 20) : (size_t)(f->len - done);
 		ssize_t n = pread(f->src, buf, want, (off_t)(f->off + done));
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
-			f->result = n < 0 ? -errno : -EIO;
-		else
-			f->result = write_all(f->dst, buf, (size_t)n);
-		done += n > 0 ? (size_t)n : 0;
+			break;
+		r = write_all(f->dst, buf, (size_t)n);
+		done += (size_t)n;
 	}
 	close(f->dst);
 	return NULL;
 }
 
-int save_receive(struct domain *d, int fd, uint64_t off, uint64_t len, char *errbuf,
-		 size_t errsize)
+static int feeder_start(struct feeder *f, int src, uint64_t off, uint64_t len)
 {
-	struct feeder f = { .src = fd, .off = off, .len = len };
-	_cleanup_free_ char *qerr = NULL;
-	pthread_t t;
 	int p[2], r;
 
 	if (pipe2(p, O_CLOEXEC) < 0)
 		return -errno;
-	f.dst = p[1];
-	r = -pthread_create(&t, NULL, feeder_main, &f);
+	*f = (struct feeder){ .src = src, .dst = p[1], .pipe_rd = p[0], .off = off, .len = len };
+	r = -pthread_create(&f->thread, NULL, feeder_main, f);
 	if (r < 0) {
 		close(p[0]);
 		close(p[1]);
+	}
+	return r;
+}
+
+/* Close our read end (so a feeder whose reader is gone gets EPIPE) and
+ * wait for the thread. */
+static void feeder_finish(struct feeder *f)
+{
+	close(f->pipe_rd);
+	pthread_join(f->thread, NULL);
+}
+
+int save_receive(struct domain *d, int fd, char *errbuf, size_t errsize)
+{
+	_cleanup_free_ char *qerr = NULL;
+	int r;
+
+	r = qmp_command_fd(d->qmp, "getfd", json_pack("{s:s}", "fdname", "domus-incoming"), fd, NULL,
+			   &qerr, QMP_TIMEOUT_MS);
+	if (r == 0)
+		r = qmp_command(d->qmp, "migrate-incoming", json_pack("{s:s}", "uri", "fd:domus-incoming"),
+				NULL, &qerr, QMP_TIMEOUT_MS);
+	if (r < 0) {
+		snprintf(errbuf, errsize, "cannot load the saved state: %s", qerr ? qerr : strerror(-r));
 		return r;
 	}
-	r = qmp_command_fd(d->qmp, "getfd", json_pack("{s:s}", "fdname", "domus-restore"), p[0],
-			   NULL, &qerr, QMP_TIMEOUT_MS);
-	close(p[0]);
-	if (r == 0)
-		r = qmp_command(d->qmp, "migrate-incoming", json_pack("{s:s}", "uri", "fd:domus-restore"),
-				NULL, &qerr, QMP_TIMEOUT_MS);
-	if (r < 0)
-		snprintf(errbuf, errsize, "cannot load the saved state: %s", qerr ? qerr : strerror(-r));
-	else
-		r = wait_migration(d, "loading the saved state", errbuf, errsize);
-	/* The device model holds the pipe's read end; on failure it is gone
-	 * with it (the caller kills QEMU), so the feeder always finishes. */
-	if (r < 0)
-		kill(d->pid, SIGKILL);
-	pthread_join(t, NULL);
-	return r;
+	return wait_migration(d, "loading the domain's state", errbuf, errsize);
 }
 
 int domain_restore(const char *path, struct domcfg *cfg, bool paused, struct domain **ret_dom,
@@ -279,6 +292,7 @@ int domain_restore(const char *path, struct domcfg *cfg, bool paused, struct dom
 	_cleanup_free_ char *config = NULL;
 	_cleanup_json_ json_t *warnings = NULL;
 	struct domain_create_args a = { .config_path = path, .paused = paused };
+	struct feeder f;
 	uint64_t off, len;
 	int r;
 
@@ -300,11 +314,15 @@ int domain_restore(const char *path, struct domcfg *cfg, bool paused, struct dom
 		domcfg_free(cfg);
 		return r;
 	}
+	r = feeder_start(&f, fd, off, len);
+	if (r < 0) {
+		domcfg_free(cfg);
+		return r;
+	}
 	a.cfg = cfg;
-	a.incoming_fd = fd;
-	a.incoming_off = off;
-	a.incoming_len = len;
+	a.incoming_fd = f.pipe_rd;
 	r = domain_create(&a, ret_dom, &warnings, errbuf, errsize);
+	feeder_finish(&f);
 	if (r == 0)
 		log_info("domain %s (%d) restored from '%s'", (*ret_dom)->name, (*ret_dom)->domid, path);
 	return r;

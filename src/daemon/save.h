@@ -25,9 +25,18 @@ int domain_save(struct domain *d, const char *path, const struct domcfg *cfg,
 int domain_restore(const char *path, struct domcfg *cfg, bool paused, struct domain **ret_dom,
 		   char *errbuf, size_t errsize);
 
-/* For domain creation: load QEMU's state from FD's byte range
- * [OFF, +LEN) into the paused, just-started domain D. */
-int save_receive(struct domain *d, int fd, uint64_t off, uint64_t len, char *errbuf,
-		 size_t errsize);
+/* The config to carry with D's state: CFG (if not NULL) or D's own, with
+ * generated MACs written in. JSON text, malloc'd; NULL on failure. */
+char *save_config_text(struct domain *d, const struct domcfg *cfg);
+
+/* For domain creation: load QEMU's state from the stream on FD (a pipe;
+ * passed to QEMU, not closed) into the paused, just-started domain D. */
+int save_receive(struct domain *d, int fd, char *errbuf, size_t errsize);
+
+/* Send D's state (a migration stream) to WRITE, a function called with
+ * each chunk; the config is not included. Stops D at the end as QEMU's
+ * migration does. Returns 0 once QEMU reports the migration complete. */
+int save_stream(struct domain *d, int (*write)(void *ctx, const void *buf, size_t len),
+		void *ctx, char *errbuf, size_t errsize);
 
 #endif

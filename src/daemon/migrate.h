@@ -1,0 +1,22 @@
+/* migrate.h - live migration between Domus hosts (`domus migrate`). */
+#ifndef DOMUS_MIGRATE_H
+#define DOMUS_MIGRATE_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "config/domcfg.h"
+#include "daemon/domain.h"
+
+#define RELOCATION_DEFAULT_PORT 8002
+
+/* Move D to the Domus host at HOST[:PORT]. LIVE: pre-copy while the guest
+ * runs (else it is paused first). CFG (not taken) replaces its config on the
+ * target. Until the target confirms it holds a complete copy, any failure
+ * leaves D running here as before; after that, the target owns it and D is
+ * destroyed here. *RET_REPORT gets {total_ms, downtime_ms, ram_bytes...}. */
+int domain_migrate(struct domain *d, const char *host, bool live, const struct domcfg *cfg,
+		   json_t **ret_report, char *errbuf, size_t errsize);
+
+#endif

@@ -1,0 +1,39 @@
+/* tlschan.h - mutually authenticated TLS streams between Domus hosts.
+ *
+ * Each host has a directory with ca-cert.pem (the CA all the hosts trust),
+ * cert.pem and key.pem (its own certificate, signed by that CA). Both ends
+ * present their certificate and check the other's against the CA: a host
+ * without a certificate from the CA cannot talk to the relocation service.
+ */
+#ifndef DOMUS_TLSCHAN_H
+#define DOMUS_TLSCHAN_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+struct tlschan_creds;
+struct tlschan;
+
+/* Load DIR/{ca-cert,cert,key}.pem. Returns 0 or -errno. */
+int tlschan_creds_load(const char *dir, struct tlschan_creds **ret);
+void tlschan_creds_free(struct tlschan_creds *c);
+
+/* TLS handshake on the connected socket FD (not taken), as SERVER or client,
+ * requiring and verifying the peer's certificate. ERRBUF says why it failed. */
+int tlschan_open(int fd, struct tlschan_creds *c, bool server, int timeout_ms,
+		 struct tlschan **ret, char *errbuf, size_t errsize);
+void tlschan_free(struct tlschan *t);
+
+/* Read up to LEN bytes (0 at end of stream) or -errno. */
+ssize_t tlschan_read(struct tlschan *t, void *buf, size_t len);
+/* Read exactly LEN bytes; -EPIPE at end of stream. */
+int tlschan_read_full(struct tlschan *t, void *buf, size_t len);
+int tlschan_write_all(struct tlschan *t, const void *buf, size_t len);
+
+/* A JSON object per message: u32 big-endian length, then the text. */
+int tlschan_send_json(struct tlschan *t, json_t *msg);
+int tlschan_recv_json(struct tlschan *t, json_t **ret);
+
+#endif

@@ -1,0 +1,171 @@
+"""Live migration between two Domus "hosts": two instance roots whose
+daemons run in two network namespaces joined by a veth pair, talking over
+mutual TLS. Disks are shared (both hosts see the same files)."""
+import os
+import pathlib
+import subprocess
+import tempfile
+import time
+import uuid
+
+import pytest
+
+from conftest import DOMUS, LOGS, Instance, agent, domains, pv_cfg, qemu_pids, wait_ready
+
+ADDR_A, ADDR_B = "10.88.0.1", "10.88.0.2"
+
+
+def certtool(*args, input=None):
+    subprocess.run(["certtool", *map(str, args)], check=True, capture_output=True, input=input,
+                   text=True)
+
+
+def make_pki(d: pathlib.Path, hosts):
+    """A CA and one certificate per host, in d/<host>/{ca-cert,cert,key}.pem."""
+    d.mkdir(parents=True, exist_ok=True)
+    certtool("--generate-privkey", "--outfile", d / "ca-key.pem")
+    (d / "ca.info").write_text("cn = Domus test CA\nca\ncert_signing_key\nexpiration_days = 2\n")
+    certtool("--generate-self-signed", "--load-privkey", d / "ca-key.pem", "--template",
+             d / "ca.info", "--outfile", d / "ca-cert.pem")
+    for h in hosts:
+        hd = d / h
+        hd.mkdir()
+        (hd / "ca-cert.pem").write_text((d / "ca-cert.pem").read_text())
+        certtool("--generate-privkey", "--outfile", hd / "key.pem")
+        (hd / "info").write_text(f"cn = {h}\ntls_www_server\ntls_www_client\n"
+                                 "encryption_key\nsigning_key\nexpiration_days = 2\n")
+        certtool("--generate-certificate", "--load-privkey", hd / "key.pem", "--load-ca-certificate",
+                 d / "ca-cert.pem", "--load-ca-privkey", d / "ca-key.pem", "--template",
+                 hd / "info", "--outfile", hd / "cert.pem")
+
+
+class Host:
+    def __init__(self, name, root, logdir):
+        self.inst = Instance(root, logdir)
+        self.ns = name
+        self.prefix = ["ip", "netns", "exec", name]
+
+    def sh(self, *args, check=True):
+        return subprocess.run(self.prefix + [str(a) for a in args], capture_output=True,
+                              text=True, check=check)
+
+    def start(self, conf):
+        (self.inst.root / "etc/domus").mkdir(parents=True, exist_ok=True)
+        (self.inst.root / "etc/domus/domus.conf").write_text(conf)
+        subprocess.run(self.prefix + ["env", f"DOMUS_ROOT={self.inst.root}", str(DOMUS), "daemon",
+                                      "start"], check=True)
+
+
+@pytest.fixture
+def hosts(request):
+    tag = uuid.uuid4().hex[:6]
+    base = pathlib.Path(tempfile.mkdtemp(prefix="dm-", dir="/tmp"))
+    logdir = LOGS / request.node.name[:80]
+    logdir.mkdir(parents=True, exist_ok=True)
+    make_pki(base / "pki", ["a", "b"])
+    a = Host(f"mA{tag}", base / "a", logdir)
+    b = Host(f"mB{tag}", base / "b", logdir)
+    for h in (a, b):
+        subprocess.run(["ip", "netns", "add", h.ns], check=True)
+        h.sh("ip", "link", "set", "lo", "up")
+    subprocess.run(["ip", "link", "add", f"va{tag}", "netns", a.ns, "type", "veth", "peer",
+                    "name", f"vb{tag}", "netns", b.ns], check=True)
+    a.sh("ip", "addr", "add", f"{ADDR_A}/24", "dev", f"va{tag}")
+    b.sh("ip", "addr", "add", f"{ADDR_B}/24", "dev", f"vb{tag}")
+    a.sh("ip", "link", "set", f"va{tag}", "up")
+    b.sh("ip", "link", "set", f"vb{tag}", "up")
+    a.start(f'relocation_tls_dir = "{base}/pki/a"\n')
+    b.start(f'relocation_tls_dir = "{base}/pki/b"\n'
+            f'relocation_listen = "{ADDR_B}:8002"\nrelocation_hosts_allow = [ "{ADDR_A}" ]\n')
+    yield a, b
+    for h in (a, b):
+        subprocess.run([str(DOMUS), "daemon", "stop", "--destroy-all"], env=h.inst.env,
+                       capture_output=True, timeout=60)
+        subprocess.run(["ip", "netns", "del", h.ns], capture_output=True)
+        logs = h.inst.root / "var/log/domus"
+        if logs.exists():
+            subprocess.run(["cp", "-r", str(logs), str(logdir / f"var-log-domus-{h.ns[:2]}")])
+    subprocess.run(["rm", "-rf", str(base)])
+
+
+def guest_on(host, name, **kw):
+    host.inst.run("create", pv_cfg(host.inst, name, **kw))
+    wait_ready(host.inst, name)
+
+
+def test_live_migration_shared_storage(hosts):
+    a, b = hosts
+    guest_on(a, "mover", memory=256)
+    with agent(a.inst, "mover") as ga:
+        rc, out, _ = ga.exec("head -c 8388608 /dev/urandom > /tmp/p && sha256sum /tmp/p")
+        sha = out.split()[0]
+        ga.exec("i=0; while :; do i=$((i+1)); echo $i > /tmp/c; sleep 0.05; done >/dev/null 2>&1 &")
+    p = a.inst.run("migrate", "--live", "mover", ADDR_B, timeout=300)
+    assert "migration to 10.88.0.2 completed" in p.stderr
+    assert "mover" not in domains(a.inst)
+    assert qemu_pids(a.inst) == []
+    dom = domains(b.inst)["mover"]
+    assert dom["state"] == "running"
+    with agent(b.inst, "mover") as ga:
+        rc, out, _ = ga.exec("sha256sum /tmp/p; cat /tmp/c")
+        assert rc == 0 and out.split()[0] == sha
+        c1 = int(out.split()[2])
+        time.sleep(0.5)
+        c2 = int(ga.exec("cat /tmp/c")[1])
+        assert c2 > c1
+    # and back again
+    b.inst.run("migrate", "--live", "mover", ADDR_A, check=False)  # A does not listen
+    assert "mover" in domains(b.inst)
+    b.inst.run("destroy", "mover")
+
+
+def test_refused_host_keeps_the_domain(hosts):
+    a, b = hosts
+    b.inst.run("daemon", "stop")
+    (b.inst.root / "etc/domus/domus.conf").write_text(
+        (b.inst.root / "etc/domus/domus.conf").read_text().replace(ADDR_A, "10.99.0.1"))
+    b.start((b.inst.root / "etc/domus/domus.conf").read_text())
+    guest_on(a, "stay")
+    p = a.inst.run("migrate", "--live", "stay", ADDR_B, check=False, timeout=120)
+    assert p.returncode == 1
+    assert domains(a.inst)["stay"]["state"] == "running"
+    assert domains(b.inst) == {}
+    assert "not in relocation_hosts_allow" in b.inst.run("dmesg").stdout
+    with agent(a.inst, "stay") as ga:
+        assert ga.exec("true")[0] == 0
+
+
+def test_target_missing_bridge_keeps_the_domain(hosts):
+    a, b = hosts
+    a.sh("ip", "link", "add", "xenbr0", "type", "bridge")
+    guest_on(a, "bridged", more="vif = [ 'bridge=xenbr0' ]")
+    p = a.inst.run("migrate", "--live", "bridged", ADDR_B, check=False, timeout=120)
+    assert p.returncode == 1 and "bridge 'xenbr0' does not exist" in p.stderr
+    assert domains(a.inst)["bridged"]["state"] == "running"
+    assert domains(b.inst) == {}
+    assert qemu_pids(b.inst) == []
+
+
+def test_target_killed_mid_copy(hosts):
+    a, b = hosts
+    a.inst.run("daemon", "stop")
+    conf = a.inst.root / "etc/domus/domus.conf"
+    conf.write_text(conf.read_text() + "migration_bandwidth = 4\n")  # MiB/s: a slow copy
+    a.start(conf.read_text())
+    guest_on(a, "victim", memory=256)
+    with agent(a.inst, "victim") as ga:
+        ga.exec("head -c 41943040 /dev/urandom > /tmp/fill")
+    m = subprocess.Popen([str(DOMUS), "migrate", "--live", "victim", ADDR_B], env=a.inst.env,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(3)
+    pid = int((b.inst.root / "run/domus/domusd.pid").read_text())
+    os.kill(pid, 9)
+    for qp in qemu_pids(b.inst):
+        os.kill(qp, 9)  # the host "dies": its QEMUs with it
+    out, err = m.communicate(timeout=120)
+    assert m.returncode == 1, err
+    assert domains(a.inst)["victim"]["state"] == "running"
+    with agent(a.inst, "victim") as ga:
+        assert ga.exec("true")[0] == 0
+    # The target, back up, has nothing left of it.
+    assert domains(b.inst) == {}

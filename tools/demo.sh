@@ -3,7 +3,9 @@
 #
 # The instance lives under BUILD_DIR/demo (etc/, var/, run/ as on a host).
 # The guest is the guest kit booted as a PV domain with its root disk on a
-# copy-on-write overlay. It keeps running afterwards: the script prints how
+# logical volume: VG "demo" on a sparse file under the instance root, LV
+# "root" refilled with the kit's root filesystem over NBD at each run. It
+# keeps running afterwards: the script prints how
 # to reach its console and how to stop it.
 set -euo pipefail
 
@@ -16,9 +18,22 @@ export DOMUS_ROOT=$root
 mkdir -p "$root/etc/domus" "$root/var/lib/domus/images"
 "$domus" daemon stop --destroy-all >/dev/null 2>&1 || true
 
-disk=$root/var/lib/domus/images/demo-root.qcow2
-rm -f "$disk"
-qemu-img create -q -f qcow2 -b "$kit/rootfs.img" -F raw "$disk"
+pv=$root/var/lib/domus/images/demo-pv.img
+if ! "$domus" vgs demo >/dev/null 2>&1; then
+	truncate -s 1G "$pv"
+	"$domus" vgcreate demo "$pv"
+fi
+"$domus" lvs demo/root >/dev/null 2>&1 || "$domus" lvcreate -L 64M -n root demo
+sock=$root/run/demo-fill.sock
+"$domus" nbd-serve demo/root --unix "$sock" 2>/dev/null &
+server=$!
+for _ in $(seq 100); do
+	[ -S "$sock" ] && break
+	sleep 0.05
+done
+qemu-img convert -n -f raw -O raw "$kit/rootfs.img" "nbd+unix:///?socket=$sock"
+kill "$server"
+wait "$server" || true
 
 cfg=$root/etc/domus/demo.cfg
 cat > "$cfg" <<CFG
@@ -30,7 +45,7 @@ memory  = 128
 vcpus   = 1
 root    = "/dev/xvda2 ro"
 extra   = "domus.hostname=demo"
-disk    = [ '$disk,qcow2,xvda2,w' ]
+disk    = [ 'phy:/dev/demo/root,xvda2,w' ]
 on_reboot = 'restart'
 CFG
 

@@ -2,6 +2,7 @@
  * units and output formats, over the storage library (src/storage). */
 #include "cli/commands.h"
 
+#include "storage/holder.h"
 #include "storage/lv.h"
 #include "storage/pv.h"
 #include "storage/report.h"
@@ -32,6 +33,17 @@ static int storage_open(struct cli_ctx *ctx, struct storage *st)
 		log_err("cannot set up storage paths: %s", strerror(-r));
 	sio_fault_from_env();
 	return r;
+}
+
+/* "in use", naming the user when one recorded itself (a domain, nbd-serve). */
+static void log_in_use(const struct storage *st, const char *vg, const struct lvm_lv *lv)
+{
+	_cleanup_free_ char *who = NULL;
+
+	if (lv_holder_describe(st, lv->id, &who) == 0)
+		log_err("logical volume %s/%s is in use by %s", vg, lv->name, who);
+	else
+		log_err("logical volume %s/%s is in use", vg, lv->name);
 }
 
 /* "6G", "500M", "1.5g", "+1G" (SIGN gets '+', '-' or 0); no suffix: MiB.
@@ -1002,7 +1014,7 @@ static int claim_all(const struct storage *st, const struct lvm_vg *vg, int *fds
 	for (unsigned i = 0; i < vg->nlv; i++) {
 		fds[i] = lv_claim(st, vg->lvs[i]->id);
 		if (fds[i] == -EBUSY) {
-			log_err("logical volume %s/%s is in use", vg->name, vg->lvs[i]->name);
+			log_in_use(st, vg->name, vg->lvs[i]);
 			return EXIT_FAILED;
 		}
 	}
@@ -1513,7 +1525,7 @@ static int remove_one(const struct storage *st, struct vg_handle *h, struct lvm_
 	_cleanup_free_ char *name = strdup(lv->name);
 
 	if (claim == -EBUSY) {
-		log_err("logical volume %s/%s is in use", h->vg->name, lv->name);
+		log_in_use(st, h->vg->name, lv);
 		return EXIT_FAILED;
 	}
 	if (has_snapshots(h->vg, lv)) {
@@ -1671,7 +1683,7 @@ static int do_resize(const struct storage *st, const char *arg, const struct siz
 	if (r == 0)
 		r = check_mode(mode, cur, n);
 	if (r == 0 && n < cur && (claim = lv_claim(st, lv->id)) == -EBUSY) {
-		log_err("logical volume %s/%s is in use", h.vg->name, lv->name);
+		log_in_use(st, h.vg->name, lv);
 		r = EXIT_FAILED;
 	}
 	const struct lvm_lv *origin = vg_origin_of(h.vg, lv);
@@ -1847,7 +1859,7 @@ static int plan_merge(const struct storage *st, const char *arg, struct merge_pl
 		const struct lvm_lv *lv = i ? origin : cow;
 		m->claims[i] = lv_claim(st, lv->id);
 		if (m->claims[i] < 0) {
-			log_err("logical volume %s/%s is in use", m->vg, lv->name);
+			log_in_use(st, m->vg, lv);
 			r = EXIT_FAILED;
 		}
 	}

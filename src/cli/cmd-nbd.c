@@ -1,9 +1,12 @@
 /* cmd-nbd.c - `domus nbd-serve`: serve a volume or a file over NBD in the
  * foreground until SIGINT/SIGTERM. */
 #include "cli/commands.h"
+#include "common/cleanup.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "nbd/nbd-server.h"
+#include "storage/holder.h"
+#include "storage/lv.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -48,17 +51,69 @@ static bool looks_like_volume(const char *arg)
 	return slash && slash != arg && slash[1] && !strchr(slash + 1, '/') && arg[0] != '.';
 }
 
-/* Open what the user named: an existing file or block device, or VG/LV.
- * This is the one place that will resolve logical volumes. */
-static int open_target(const char *arg, bool readonly, struct nbd_backend *ret)
+/* What serving an LV holds besides the backend: the storage set-up and the
+ * holder record naming who uses the LV (storage/holder.h). */
+struct lv_serving {
+	struct storage st;
+	bool st_ready;
+	char lv_id[LVM_ID_LEN + 1];
+	int holder_fd;
+};
+
+static void lv_serving_release(struct lv_serving *s)
+{
+	if (s->holder_fd >= 0)
+		lv_holder_remove(&s->st, s->lv_id, s->holder_fd);
+	s->holder_fd = -1;
+	if (s->st_ready)
+		storage_release(&s->st);
+	s->st_ready = false;
+}
+
+/* Open logical volume NAME ("VG/LV") and record WHO as its user; a
+ * conflicting user (read-write on either side) is named in the refusal. */
+static int open_lv(struct cli_ctx *ctx, const char *name, bool readonly, const char *who,
+		   struct lv_serving *s, struct nbd_backend *ret)
+{
+	_cleanup_free_ char *conflict = NULL;
+	struct lv_handle *h;
+	int r = storage_init(&s->st, ctx->paths.lib_dir, ctx->paths.run_dir);
+
+	if (r < 0) {
+		log_err("cannot set up storage paths: %s", strerror(-r));
+		return r;
+	}
+	s->st_ready = true;
+	r = lv_open(&s->st, name, readonly ? LV_OPEN_RDONLY : LV_OPEN_RDWR, &h);
+	if (r < 0) {
+		log_err("cannot open logical volume %s: %s", name,
+			r == -ENOENT ? "no such volume group or logical volume" : strerror(-r));
+		return r;
+	}
+	snprintf(s->lv_id, sizeof(s->lv_id), "%s", lv_id_of(h));
+	r = lv_holder_add(&s->st, s->lv_id, who, !readonly, &conflict);
+	if (r == -EBUSY)
+		log_err("logical volume %s is in use by %s", name, conflict);
+	else if (r < 0)
+		log_err("cannot record the use of logical volume %s: %s", name, strerror(-r));
+	if (r >= 0) {
+		s->holder_fd = r;
+		r = nbd_lv_backend_new(h, readonly, ret);
+	}
+	if (r < 0)
+		lv_close(h);
+	return r < 0 ? r : 0;
+}
+
+/* Open what the user named: an existing file or block device, or VG/LV. */
+static int open_target(struct cli_ctx *ctx, const char *arg, bool readonly, const char *who,
+		       struct lv_serving *lvs, struct nbd_backend *ret)
 {
 	struct stat st;
 	int r;
 
-	if (stat(arg, &st) < 0 && looks_like_volume(arg)) {
-		log_err("cannot serve '%s': volume groups are not available yet", arg);
-		return -ENOSYS;
-	}
+	if (stat(arg, &st) < 0 && looks_like_volume(arg))
+		return open_lv(ctx, arg, readonly, who, lvs, ret);
 	r = nbd_file_backend_open(arg, readonly, ret);
 	if (r < 0)
 		log_err("cannot open '%s': %s", arg,
@@ -110,14 +165,15 @@ static int parse_tls_mode(const char *s, enum nbd_tls_mode *ret)
 }
 
 /* A server exporting TARGET under NAME; errors are logged here. */
-static int make_server(const struct nbd_server_config *cfg, const char *target,
-		       const char *name, bool readonly, struct nbd_server **ret)
+static int make_server(struct cli_ctx *ctx, const struct nbd_server_config *cfg,
+		       const char *target, const char *name, bool readonly, const char *who,
+		       struct lv_serving *lvs, struct nbd_server **ret)
 {
 	struct nbd_backend be = { 0 };
 	struct nbd_server *srv;
 	int r;
 
-	r = open_target(target, readonly, &be);
+	r = open_target(ctx, target, readonly, who, lvs, &be);
 	if (r < 0)
 		return r;
 	r = nbd_server_new(cfg, &srv);
@@ -150,9 +206,12 @@ int cmd_nbd_serve(struct cli_ctx *ctx, int argc, char **argv)
 		{ "name", required_argument, NULL, 'n' },
 		{ "tls", required_argument, NULL, 'T' },
 		{ "tls-certificates", required_argument, NULL, 'C' },
+		{ "holder", required_argument, NULL, 'H' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *unix_path = NULL, *tcp = NULL, *name = "";
+	const char *unix_path = NULL, *tcp = NULL, *name = "", *who = NULL;
+	_cleanup_free_ char *default_who = strprintf("domus nbd-serve (pid %d)", (int)getpid());
+	struct lv_serving lvs = { .holder_fd = -1 };
 	const struct command *cmd = command_find(argv[0]);
 	struct nbd_server_config cfg = { .client_done = log_client_done };
 	bool readonly = false, unix_bound = false;
@@ -166,6 +225,7 @@ int cmd_nbd_serve(struct cli_ctx *ctx, int argc, char **argv)
 		case 'r': readonly = true; break;
 		case 'n': name = optarg; break;
 		case 'C': cfg.tls_certificates = optarg; break;
+		case 'H': who = optarg; break;
 		case 'T':
 			if (parse_tls_mode(optarg, &cfg.tls) < 0)
 				return command_usage(cmd);
@@ -176,8 +236,13 @@ int cmd_nbd_serve(struct cli_ctx *ctx, int argc, char **argv)
 	if (optind != argc - 1 || (!unix_path && !tcp) ||
 	    (cfg.tls != NBD_TLS_OFF && !cfg.tls_certificates))
 		return command_usage(cmd);
-	if (make_server(&cfg, argv[optind], name, readonly, &srv) < 0)
+	if (!default_who)
 		return 1;
+	if (make_server(ctx, &cfg, argv[optind], name, readonly, who ? who : default_who, &lvs,
+			&srv) < 0) {
+		lv_serving_release(&lvs);
+		return 1;
+	}
 	r = add_listeners(srv, unix_path, tcp, &unix_bound);
 	if (r >= 0) {
 		serving = srv;
@@ -188,6 +253,7 @@ int cmd_nbd_serve(struct cli_ctx *ctx, int argc, char **argv)
 			log_err("serving '%s' failed: %s", argv[optind], strerror(-r));
 	}
 	nbd_server_free(srv);
+	lv_serving_release(&lvs);
 	if (unix_bound)
 		unlink(unix_path);
 	return r < 0 ? 1 : 0;

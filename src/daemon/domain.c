@@ -10,6 +10,7 @@
 #include "daemon/domain.h"
 #include "daemon/console.h"
 #include "daemon/daemon.h"
+#include "daemon/lvdisk.h"
 #include "daemon/netdev.h"
 #include "daemon/save.h"
 #include "boot/pygrub.h"
@@ -216,6 +217,8 @@ static int state_save(struct domain *d)
 		      "uuid", d->uuid, "pid", (json_int_t)d->pid, "pid_start",
 		      (json_int_t)d->pid_start, "start_time", d->start_time, "user_paused",
 		      d->user_paused, "config", d->cfg_json);
+	if (j)
+		json_object_set_new(j, "disk_servers", lvdisk_to_json(d));
 	text = j ? json_dumps(j, JSON_INDENT(1) | JSON_SORT_KEYS) : NULL;
 	r = text ? write_file_atomic(path, text, strlen(text), 0644) : -ENOMEM;
 	pthread_mutex_unlock(&d->lock);
@@ -249,8 +252,7 @@ static int proc_stat_read(pid_t pid, struct proc_stat *ret)
 	return 0;
 }
 
-/* The start time of PID, or 0 if it is gone or a zombie. */
-static unsigned long long proc_start_time(pid_t pid)
+unsigned long long proc_start_time(pid_t pid)
 {
 	struct proc_stat st;
 	if (proc_stat_read(pid, &st) < 0 || st.state == 'Z' || st.state == 'X')
@@ -343,6 +345,7 @@ json_t *domain_to_json(struct domain *d)
 
 struct launch_plan {
 	struct qemu_disk disks[16];
+	char *lvs[16];            /* "VG/LV" of disks on Domus LVs, else NULL */
 	size_t n_disks;
 	struct qemu_nic nics[8];
 	char *ifnames[8];
@@ -353,6 +356,8 @@ struct launch_plan {
 
 static void launch_plan_release(struct launch_plan *p)
 {
+	for (size_t i = 0; i < p->n_disks; i++)
+		free(p->lvs[i]);
 	for (size_t i = 0; i < p->n_nics; i++) {
 		free(p->ifnames[i]);
 		free(p->macs[i]);
@@ -387,12 +392,20 @@ static int plan_disks(const struct domcfg *c, struct launch_plan *p, char *errbu
 	for (size_t i = 0; i < c->n_disks; i++) {
 		const struct disk_spec *s = &c->disks[i];
 		struct stat st;
+		int r;
 
 		for (size_t j = 0; j < i; j++)
 			if (streq(c->disks[j].vdev, s->vdev)) {
 				snprintf(errbuf, errsize, "disk '%s' is configured twice", s->vdev);
 				return -EINVAL;
 			}
+		r = lvdisk_plan(s, &p->lvs[p->n_disks], &p->disks[p->n_disks], errbuf, errsize);
+		if (r < 0)
+			return r;
+		if (r > 0) {
+			p->n_disks++;
+			continue;
+		}
 		if (s->target && *s->target) {
 			if (stat(s->target, &st) < 0) {
 				snprintf(errbuf, errsize, "disk '%s': '%s': %s", s->vdev, s->target,
@@ -591,9 +604,8 @@ static int run_bootloader(struct domain *d, const struct launch_plan *p, struct 
 	return 0;
 }
 
-/* Start QEMU detached: a grandchild in its own session, working directory
- * RUN_DIR, stdout/stderr to qemu.log. Returns its pid or -errno. */
-static pid_t spawn_detached(char **argv, const char *run_dir)
+/* QEMU and disk servers: a grandchild in its own session (domain.h). */
+pid_t spawn_detached(char **argv, const char *run_dir, const char *log_name)
 {
 	int pipefd[2];
 	pid_t child, pid = -1;
@@ -623,7 +635,7 @@ static pid_t spawn_detached(char **argv, const char *run_dir)
 		}
 		if (chdir(run_dir) < 0)
 			_exit(127);
-		fd = open("qemu.log", O_WRONLY | O_CREAT | O_APPEND, 0644);
+		fd = open(log_name, O_WRONLY | O_CREAT | O_APPEND, 0644);
 		if (fd >= 0) {
 			dup2(fd, STDOUT_FILENO);
 			dup2(fd, STDERR_FILENO);
@@ -841,6 +853,7 @@ static void finalize(struct domain *d)
 	}
 	console_mux_free(TAKE_PTR(d->serial));
 	console_mux_free(TAKE_PTR(d->pvcon));
+	lvdisk_stop(d);
 	rm_rf(d->run_dir);
 	list_remove(d);
 }
@@ -978,6 +991,8 @@ static int launch(struct domain *d, const struct domain_create_args *a, char *er
 		if (r < 0)
 			snprintf(errbuf, errsize, "cannot create '%s': %s", d->run_dir, strerror(-r));
 	}
+	if (r == 0)
+		r = lvdisk_start(d, plan.lvs, plan.disks, plan.n_disks, errbuf, errsize);
 	if (r == 0 && d->cfg->bootloader && d->cfg->type != DOM_TYPE_HVM)
 		r = run_bootloader(d, &plan, &boot, errbuf, errsize);
 	if (r == 0) {
@@ -1000,7 +1015,7 @@ static int launch(struct domain *d, const struct domain_create_args *a, char *er
 	}
 	if (r < 0)
 		goto out;
-	pid = spawn_detached(argv, d->run_dir);
+	pid = spawn_detached(argv, d->run_dir, "qemu.log");
 	if (pid < 0) {
 		r = pid;
 		snprintf(errbuf, errsize, "cannot start the device model: %s", strerror(-r));
@@ -1124,6 +1139,7 @@ fail:
 		qmp_free(TAKE_PTR(d->qmp));
 	}
 	kill_qemu(d);
+	lvdisk_stop(d);
 	if (d->run_dir && d->domid > 0)
 		rm_rf(d->run_dir);
 	if (listed)
@@ -1379,12 +1395,17 @@ static int reattach_one(const char *dir_name)
 	d->run_dir = TAKE_PTR(run_dir);
 	d->cfg_json = json_incref(json_object_get(j, "config"));
 	r = domcfg_from_json(d->cfg_json, &d->cfg);
+	if (r == 0)
+		r = lvdisk_from_json(d, json_object_get(j, "disk_servers"));
 	if (r < 0 || d->pid <= 0 || proc_start_time(d->pid) != d->pid_start || d->pid_start == 0) {
 		log_info("domain %s (%s) is gone; cleaning up", d->name ? d->name : "?", dir_name);
+		lvdisk_stop(d);
 		rm_rf(d->run_dir);
 		domain_unref(d);
 		return 0;
 	}
+	if (lvdisk_revive(d) > 0)
+		state_save(d);
 	r = connect_new_qemu(d, errbuf, sizeof(errbuf));
 	if (r == 0)
 		r = qmp_command(d->qmp, "query-status", NULL, &status, NULL, QMP_TIMEOUT_MS);

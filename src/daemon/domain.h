@@ -17,6 +17,7 @@
 
 struct qmp;
 struct console_mux;
+struct disk_server;
 
 /* What the guest did last, for list's state letters and on_* actions. */
 enum dom_run_state {
@@ -49,6 +50,8 @@ struct domain {
 	bool gone;                /* QEMU exited and the domain left the list */
 	struct qmp *qmp;
 	struct console_mux *serial, *pvcon;
+	struct disk_server *disk_servers; /* NBD servers of its LV disks (lvdisk.h) */
+	size_t n_disk_servers;
 
 	/* Events from the QMP reader, handled by the supervisor thread. */
 	pthread_t supervisor;
@@ -112,6 +115,13 @@ void domain_state_letters(struct domain *d, char buf[7]);
 
 /* CPU seconds the domain's QEMU process has used. */
 double domain_cpu_seconds(struct domain *d);
+
+/* Start ARGV detached (double fork, own session, working directory
+ * RUN_DIR, stdout/stderr appended to LOG_NAME there): its pid or -errno. */
+pid_t spawn_detached(char **argv, const char *run_dir, const char *log_name);
+
+/* The start time of PID (/proc/PID/stat), or 0 if it is gone or a zombie. */
+unsigned long long proc_start_time(pid_t pid);
 
 /* JSON description for `list -l`. */
 json_t *domain_to_json(struct domain *d);

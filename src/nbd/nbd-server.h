@@ -1,7 +1,7 @@
 /* nbd-server.h - an embeddable NBD server: exports, backends, listeners.
  *
  * A server holds named exports, each backed by a backend (a vtable over an
- * opaque handle: a file, memory, later a logical volume), and serves them
+ * opaque handle: a file, memory, a logical volume), and serves them
  * to NBD clients over Unix or TCP listeners, or over any byte stream the
  * caller hands it. The library keeps no global state, installs no signal
  * handler, never exits and does not log: errors come back as -errno.
@@ -90,6 +90,13 @@ struct nbd_backend {
 /* Open PATH (a regular file or a block device) as a backend: pread/pwrite,
  * fdatasync, fallocate(PUNCH_HOLE/ZERO_RANGE), SEEK_DATA/SEEK_HOLE. */
 int nbd_file_backend_open(const char *path, bool readonly, struct nbd_backend *ret);
+
+struct lv_handle;
+
+/* A logical volume (storage/lv.h) as a backend; takes ownership of LV (an
+ * lv_open() handle, read-only or not as READONLY says) on success. A
+ * snapshot's handle serves the snapshot's view, writes copy-on-write. */
+int nbd_lv_backend_new(struct lv_handle *lv, bool readonly, struct nbd_backend *ret);
 
 /* A zero-filled memory backend of SIZE bytes (tests, fuzzing). */
 int nbd_mem_backend_new(uint64_t size, struct nbd_backend *ret);

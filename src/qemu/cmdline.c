@@ -181,7 +181,11 @@ static int add_disks(struct argv_builder *b, const struct qemu_launch *l, char *
 		if (d->path && !path)
 			return -ENOMEM;
 		add(b, "-drive");
-		if (path)
+		if (d->nbd)
+			add(b, "file.driver=nbd,file.server.type=unix,file.server.path=" QEMU_DISK_SOCK_FMT
+			    ",file.reconnect-delay=%d,if=none,id=disk%zu,format=raw%s", d->vdev,
+			    QEMU_NBD_RECONNECT_DELAY_S, i, d->readonly ? ",readonly=on" : "");
+		else if (path)
 			add(b, "file=%s,if=none,id=disk%zu,format=%s%s%s", path, i, d->format,
 			    d->readonly || d->cdrom ? ",readonly=on" : "", d->cdrom ? ",media=cdrom" : "");
 		else

@@ -18,6 +18,11 @@
 #define QEMU_SERIAL_SOCK "serial.sock"
 #define QEMU_PVCON_SOCK "pvcon.sock"
 #define QEMU_QGA_SOCK "qga.sock"
+#define QEMU_DISK_SOCK_FMT "disk-%s.sock"  /* a disk server's, by vdev */
+
+/* How long QEMU's NBD client holds guest I/O while it reconnects to a
+ * disk server that restarted, before failing it. */
+#define QEMU_NBD_RECONNECT_DELAY_S 60
 
 enum accel { ACCEL_TCG, ACCEL_KVM };
 
@@ -27,6 +32,7 @@ struct qemu_disk {
 	const char *format;   /* "raw", "qcow2"... */
 	const char *vdev;     /* guest name: "xvda2" */
 	bool readonly, cdrom;
+	bool nbd;             /* served on QEMU_DISK_SOCK_FMT (path unused) */
 };
 
 struct qemu_nic {

@@ -319,6 +319,11 @@ void lv_close(struct lv_handle *h)
 	free(h);
 }
 
+const char *lv_id_of(const struct lv_handle *h)
+{
+	return h->id;
+}
+
 uint64_t lv_size(struct lv_handle *h)
 {
 	(void)refresh(h);

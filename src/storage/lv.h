@@ -48,6 +48,9 @@ struct lv_handle;
 int lv_open(const struct storage *st, const char *name, int flags, struct lv_handle **ret);
 void lv_close(struct lv_handle *h);
 
+/* The id of the opened LV (its UUID as the lock names use it), valid while H is open. */
+const char *lv_id_of(const struct lv_handle *h);
+
 /* Size in bytes (refreshed from metadata when it changed). */
 uint64_t lv_size(struct lv_handle *h);
 

@@ -202,10 +202,10 @@ def test_readonly_export_refuses_writes(instance):
     assert sha256(img) == before
 
 
-def test_volume_argument_is_reported_unavailable(instance):
+def test_unknown_volume_is_reported(instance):
     p = instance.run("nbd-serve", "vg0/lv0", "--unix", instance.root / "x.sock", check=False)
     assert p.returncode == 1
-    assert "volume groups are not available yet" in p.stderr
+    assert "cannot open logical volume vg0/lv0: no such volume group" in p.stderr
 
 
 def test_usage_errors(instance):

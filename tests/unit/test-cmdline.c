@@ -73,6 +73,30 @@ static void test_pv_domain(void **state)
 	domcfg_free(c);
 }
 
+/* A disk on an LV: an NBD client on the disk server's socket that waits
+ * for the server to come back instead of failing guest I/O. */
+static void test_nbd_disk(void **state)
+{
+	struct domcfg *c = cfg_from("name='dom1'\nkernel='/k'\nmemory=128\n");
+	struct qemu_disk disks[] = {
+		{ .format = "raw", .vdev = "xvda2", .nbd = true },
+		{ .format = "raw", .vdev = "xvdb", .nbd = true, .readonly = true },
+	};
+	struct qemu_launch l = { .binary = "qemu", .cfg = c, .console_log = "/l", .disks = disks,
+				 .n_disks = 2 };
+	_cleanup_strv_free_ char **argv = NULL;
+	char err[256];
+
+	assert_int_equal(qemu_build_argv(&l, &argv, err, sizeof(err)), 0);
+	assert_non_null(find_opt(argv, "-drive", "file.driver=nbd,file.server.type=unix,"
+				 "file.server.path=disk-xvda2.sock,file.reconnect-delay=60,"
+				 "if=none,id=disk0,format=raw"));
+	assert_non_null(find_opt(argv, "-drive", "file.server.path=disk-xvdb.sock,"
+				 "file.reconnect-delay=60,if=none,id=disk1,format=raw,readonly=on"));
+	assert_non_null(find_opt(argv, "-device", "virtio-blk-pci,drive=disk1,serial=xvdb"));
+	domcfg_free(c);
+}
+
 static void test_hvm_domain(void **state)
 {
 	struct domcfg *c = cfg_from("builder='hvm'\nname='w'\nmemory=256\nboot='dc'\nvnc=1\n"
@@ -136,6 +160,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_pv_domain),
+		cmocka_unit_test(test_nbd_disk),
 		cmocka_unit_test(test_hvm_domain),
 		cmocka_unit_test(test_hvm_too_many_ide),
 		cmocka_unit_test(test_nic_models),

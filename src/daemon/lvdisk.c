@@ -1,0 +1,391 @@
+/* lvdisk.c - disk targets naming Domus LVs, and the disk servers that feed
+ * them to QEMU over NBD (lvdisk.h). */
+#include "daemon/lvdisk.h"
+#include "daemon/daemon.h"
+#include "daemon/domain.h"
+#include "common/cleanup.h"
+#include "common/log.h"
+#include "common/sock.h"
+#include "common/util.h"
+#include "storage/storage.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define SERVER_START_TIMEOUT_MS 10000
+#define SERVER_STOP_TIMEOUT_MS 5000
+
+static struct storage storage;
+static int storage_err;
+static pthread_once_t storage_once = PTHREAD_ONCE_INIT;
+
+static void storage_setup(void)
+{
+	storage_err = storage_init(&storage, daemon_state.paths.lib_dir, daemon_state.paths.run_dir);
+}
+
+/* "VG-LV" as /dev/mapper names it (a dash inside a name is doubled) into
+ * "VG/LV"; NULL if it is not of that form. */
+static char *unmangle(const char *p)
+{
+	char *out = malloc(strlen(p) + 1), *o = out;
+	bool split = false;
+
+	if (!out)
+		return NULL;
+	for (; *p; p++) {
+		if (*p == '-' && p[1] == '-') {
+			*o++ = *p++;
+		} else if (*p == '-' && !split && o > out && p[1]) {
+			*o++ = '/';
+			split = true;
+		} else if (*p == '/' || *p == '-') {
+			break;
+		} else {
+			*o++ = *p;
+		}
+	}
+	*o = '\0';
+	if (!*p && split)
+		return out;
+	free(out);
+	return NULL;
+}
+
+/* "/dev/VG/LV" or "/dev/mapper/VG-LV" into *RET "VG/LV": 1, or 0 if
+ * TARGET has neither form, or -ENOMEM. */
+static int lv_name_of(const char *target, char **ret)
+{
+	const char *p, *slash;
+
+	if (startswith(target, "/dev/mapper/")) {
+		errno = 0;
+		*ret = unmangle(target + strlen("/dev/mapper/"));
+		return *ret ? 1 : errno == ENOMEM ? -ENOMEM : 0;
+	}
+	if (!startswith(target, "/dev/"))
+		return 0;
+	p = target + strlen("/dev/");
+	slash = strchr(p, '/');
+	if (!slash || slash == p || !slash[1] || strchr(slash + 1, '/'))
+		return 0;
+	*ret = strdup(p);
+	return *ret ? 1 : -ENOMEM;
+}
+
+/* 1 if VG/LV exists here, 0 if VG is not one of ours, -ENOENT if the VG is
+ * ours but has no such LV. */
+static int lv_exists(const char *name)
+{
+	_cleanup_free_ char *vg = strndup(name, strchr(name, '/') - name);
+	struct vg_handle h;
+	int r;
+
+	pthread_once(&storage_once, storage_setup);
+	if (storage_err < 0)
+		return storage_err;
+	if (!vg)
+		return -ENOMEM;
+	r = storage_vg_open(&storage, vg, false, &h);
+	if (r == -ENOENT || r == -EINVAL)
+		return 0;
+	if (r < 0)
+		return r;
+	r = vg_find_lv(h.vg, strchr(name, '/') + 1) ? 1 : -ENOENT;
+	storage_vg_close(&h);
+	return r;
+}
+
+int lvdisk_plan(const struct disk_spec *s, char **ret_lv, struct qemu_disk *ret_disk,
+		char *errbuf, size_t errsize)
+{
+	_cleanup_free_ char *lv = NULL;
+	struct stat st;
+	int r;
+
+	if (!s->target || !*s->target || s->cdrom || stat(s->target, &st) == 0)
+		return 0; /* a real file or device is used as it is */
+	r = lv_name_of(s->target, &lv);
+	if (r <= 0)
+		return r;
+	r = lv_exists(lv);
+	if (r == -ENOENT)
+		snprintf(errbuf, errsize, "disk '%s': '%s': logical volume %s not found", s->vdev,
+			 s->target, lv);
+	else if (r < 0)
+		snprintf(errbuf, errsize, "disk '%s': '%s': cannot read volume group: %s", s->vdev,
+			 s->target, strerror(-r));
+	if (r <= 0)
+		return r;
+	if (s->format != DISK_FORMAT_RAW) {
+		snprintf(errbuf, errsize, "disk '%s': logical volume %s holds a raw disk, not %s",
+			 s->vdev, lv, disk_format_name(s->format));
+		return -EINVAL;
+	}
+	*ret_disk = (struct qemu_disk){
+		.format = "raw",
+		.vdev = s->vdev,
+		.readonly = s->readonly,
+		.nbd = true,
+	};
+	*ret_lv = TAKE_PTR(lv);
+	return 1;
+}
+
+/* ---- disk servers ---- */
+
+/* `domus` next to this domusd (build tree), or in ../bin (install), else
+ * from $PATH. */
+static char *domus_binary(void)
+{
+	char self[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	char *slash, *p;
+
+	if (n > 0) {
+		self[n] = '\0';
+		slash = strrchr(self, '/');
+		if (slash) {
+			*slash = '\0';
+			p = strprintf("%s/domus", self);
+			if (p && access(p, X_OK) == 0)
+				return p;
+			free(p);
+			p = strprintf("%s/../bin/domus", self);
+			if (p && access(p, X_OK) == 0)
+				return p;
+			free(p);
+		}
+	}
+	return strdup("domus");
+}
+
+/* The last line the server logged, without the "domus: error: " prefix. */
+static char *server_error(const char *run_dir, const char *vdev)
+{
+	_cleanup_free_ char *path = strprintf("%s/disk-%s.log", run_dir, vdev);
+	_cleanup_free_ char *data = NULL;
+	size_t len;
+	char *line;
+
+	if (!path || read_file(path, 1 << 20, &data, &len) < 0)
+		return strdup("(no output)");
+	while (len > 0 && data[len - 1] == '\n')
+		data[--len] = '\0';
+	line = strrchr(data, '\n');
+	line = line ? line + 1 : data;
+	if (startswith(line, "domus: error: "))
+		line += strlen("domus: error: ");
+	return strdup(line);
+}
+
+/* Wait until server DS listens on its socket; -ECHILD if it died. */
+static int wait_listening(const struct domain *d, const struct disk_server *ds)
+{
+	_cleanup_free_ char *sock = strprintf("%s/" QEMU_DISK_SOCK_FMT, d->run_dir, ds->vdev);
+	uint64_t deadline = now_ms() + SERVER_START_TIMEOUT_MS;
+
+	if (!sock)
+		return -ENOMEM;
+	for (;;) {
+		int fd = unix_connect(sock);
+
+		if (fd >= 0) {
+			close(fd);
+			return 0;
+		}
+		if (proc_start_time(ds->pid) != ds->pid_start)
+			return -ECHILD;
+		if (now_ms() > deadline)
+			return -ETIMEDOUT;
+		usleep(5000);
+	}
+}
+
+/* Start (or restart) the server of DS for domain D. */
+static int spawn_server(const struct domain *d, struct disk_server *ds, char *errbuf,
+			size_t errsize)
+{
+	_cleanup_free_ char *bin = domus_binary();
+	_cleanup_free_ char *sock = strprintf(QEMU_DISK_SOCK_FMT, ds->vdev);
+	_cleanup_free_ char *log = strprintf("disk-%s.log", ds->vdev);
+	_cleanup_free_ char *holder = strprintf("domain %s (id %d)", d->name, d->domid);
+	_cleanup_free_ char *abs_sock = strprintf("%s/%s", d->run_dir, sock ? sock : "");
+	const char *root = daemon_state.paths.root[0] ? daemon_state.paths.root : "/";
+	char *argv[12];
+	size_t n = 0;
+	pid_t pid;
+	int r;
+
+	if (!bin || !sock || !log || !holder || !abs_sock)
+		return -ENOMEM;
+	unlink(abs_sock);
+	argv[n++] = bin;
+	argv[n++] = (char *)"--root";
+	argv[n++] = (char *)root;
+	argv[n++] = (char *)"nbd-serve";
+	argv[n++] = ds->lv;
+	argv[n++] = (char *)"--unix";
+	argv[n++] = sock;
+	argv[n++] = (char *)"--holder";
+	argv[n++] = holder;
+	if (ds->readonly)
+		argv[n++] = (char *)"--readonly";
+	argv[n] = NULL;
+	pid = spawn_detached(argv, d->run_dir, log);
+	if (pid < 0) {
+		snprintf(errbuf, errsize, "disk '%s': cannot start its server: %s", ds->vdev,
+			 strerror(-pid));
+		return pid;
+	}
+	ds->pid = pid;
+	ds->pid_start = proc_start_time(pid);
+	r = wait_listening(d, ds);
+	if (r < 0) {
+		_cleanup_free_ char *msg = server_error(d->run_dir, ds->vdev);
+		snprintf(errbuf, errsize, "disk '%s': %s", ds->vdev,
+			 r == -ECHILD && msg ? msg : strerror(-r));
+	}
+	return r;
+}
+
+int lvdisk_start(struct domain *d, char *const *lvs, const struct qemu_disk *disks, size_t n,
+		 char *errbuf, size_t errsize)
+{
+	int r = 0;
+
+	for (size_t i = 0; i < n && r == 0; i++) {
+		struct disk_server *v, *ds;
+
+		if (!lvs[i])
+			continue;
+		v = realloc(d->disk_servers, (d->n_disk_servers + 1) * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		d->disk_servers = v;
+		ds = &v[d->n_disk_servers];
+		*ds = (struct disk_server){ .vdev = strdup(disks[i].vdev), .lv = strdup(lvs[i]),
+					    .readonly = disks[i].readonly };
+		d->n_disk_servers++;
+		r = ds->vdev && ds->lv ? spawn_server(d, ds, errbuf, errsize) : -ENOMEM;
+	}
+	if (r < 0)
+		lvdisk_stop(d);
+	return r;
+}
+
+/* Stop one server: SIGTERM, then SIGKILL; reap it if it is our child. */
+static void stop_server(const struct disk_server *ds)
+{
+	uint64_t deadline = now_ms() + SERVER_STOP_TIMEOUT_MS;
+	int sig = SIGTERM;
+
+	if (ds->pid <= 0 || proc_start_time(ds->pid) != ds->pid_start || !ds->pid_start)
+		return;
+	kill(ds->pid, sig);
+	while (proc_start_time(ds->pid) == ds->pid_start) {
+		if (waitpid(ds->pid, NULL, WNOHANG) == ds->pid)
+			break;
+		if (sig == SIGTERM && now_ms() > deadline)
+			kill(ds->pid, sig = SIGKILL);
+		usleep(5000);
+	}
+	waitpid(ds->pid, NULL, WNOHANG);
+}
+
+void lvdisk_stop(struct domain *d)
+{
+	struct disk_server *v;
+	size_t n;
+
+	pthread_mutex_lock(&d->lock);
+	v = TAKE_PTR(d->disk_servers);
+	n = d->n_disk_servers;
+	d->n_disk_servers = 0;
+	pthread_mutex_unlock(&d->lock);
+	for (size_t i = 0; i < n; i++) {
+		stop_server(&v[i]);
+		free(v[i].vdev);
+		free(v[i].lv);
+	}
+	free(v);
+}
+
+json_t *lvdisk_to_json(const struct domain *d)
+{
+	json_t *arr = json_array();
+
+	for (size_t i = 0; arr && i < d->n_disk_servers; i++) {
+		const struct disk_server *ds = &d->disk_servers[i];
+
+		json_array_append_new(arr, json_pack("{s:s,s:s,s:b,s:I,s:I}", "vdev", ds->vdev,
+						     "lv", ds->lv, "readonly", ds->readonly, "pid",
+						     (json_int_t)ds->pid, "pid_start",
+						     (json_int_t)ds->pid_start));
+	}
+	return arr;
+}
+
+int lvdisk_from_json(struct domain *d, json_t *arr)
+{
+	size_t n = json_array_size(arr);
+
+	if (n == 0)
+		return 0;
+	d->disk_servers = calloc(n, sizeof(*d->disk_servers));
+	if (!d->disk_servers)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		json_t *o = json_array_get(arr, i);
+		const char *vdev = json_string_value(json_object_get(o, "vdev"));
+		const char *lv = json_string_value(json_object_get(o, "lv"));
+		struct disk_server *ds = &d->disk_servers[d->n_disk_servers];
+
+		if (!vdev || !lv)
+			continue;
+		*ds = (struct disk_server){
+			.vdev = strdup(vdev),
+			.lv = strdup(lv),
+			.readonly = json_is_true(json_object_get(o, "readonly")),
+			.pid = (pid_t)json_integer_value(json_object_get(o, "pid")),
+			.pid_start = (unsigned long long)json_integer_value(
+				json_object_get(o, "pid_start")),
+		};
+		d->n_disk_servers++;
+		if (!ds->vdev || !ds->lv)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+int lvdisk_revive(struct domain *d)
+{
+	int count = 0;
+
+	for (size_t i = 0; i < d->n_disk_servers; i++) {
+		struct disk_server *ds = &d->disk_servers[i];
+		char errbuf[256];
+		int r;
+
+		if (ds->pid > 0 && ds->pid_start && proc_start_time(ds->pid) == ds->pid_start)
+			continue;
+		r = spawn_server(d, ds, errbuf, sizeof(errbuf));
+		if (r < 0) {
+			log_err("domain %s (%d): cannot restart a disk server: %s", d->name, d->domid,
+				errbuf);
+			return r;
+		}
+		log_info("domain %s (%d): restarted the server of disk '%s' (pid %d)", d->name,
+			 d->domid, ds->vdev, (int)ds->pid);
+		count++;
+	}
+	return count;
+}

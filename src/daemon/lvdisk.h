@@ -1,0 +1,59 @@
+/* lvdisk.h - domain disks on Domus logical volumes, served over NBD.
+ *
+ * A disk target naming an LV of this instance ("/dev/VG/LV",
+ * "/dev/mapper/VG-LV" with LVM's doubled dashes) that is not a real block
+ * device is served to QEMU by a disk server: `domus nbd-serve VG/LV --unix
+ * disk-<vdev>.sock [--readonly] --holder "domain NAME (id N)"`, started
+ * detached (double fork, own session) so that it outlives the daemon as
+ * QEMU does; QEMU's NBD client reconnects if it restarts. The server holds
+ * the LV's in-use lock and a holder record (storage/holder.h), so a
+ * conflicting attach, lvremove or lvreduce is refused naming the domain.
+ */
+#ifndef DOMUS_DAEMON_LVDISK_H
+#define DOMUS_DAEMON_LVDISK_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "config/domcfg.h"
+#include "qemu/cmdline.h"
+
+struct domain;
+
+/* One running disk server of a domain (state.json "disk_servers"). */
+struct disk_server {
+	char *vdev;                   /* "xvda2" */
+	char *lv;                     /* "VG/LV" */
+	bool readonly;
+	pid_t pid;
+	unsigned long long pid_start; /* against pid reuse */
+};
+
+/* If disk S names an LV of this instance: 1 with *RET_LV ("VG/LV") and
+ * *RET_DISK set for QEMU; 0 if it does not (a real file or device, or not
+ * one of our VGs); -errno with ERRBUF filled (e.g. no such LV). */
+int lvdisk_plan(const struct disk_spec *s, char **ret_lv, struct qemu_disk *ret_disk,
+		char *errbuf, size_t errsize);
+
+/* Start a disk server for every disk I with LVS[I] set (N entries), in D's
+ * run directory, and wait until each listens. On failure the servers
+ * already started are stopped and ERRBUF says why (the server's message,
+ * e.g. "logical volume vg0/x is in use by domain web (id 3)"). */
+int lvdisk_start(struct domain *d, char *const *lvs, const struct qemu_disk *disks, size_t n,
+		 char *errbuf, size_t errsize);
+
+/* Stop D's disk servers (SIGTERM, then SIGKILL) and forget them. */
+void lvdisk_stop(struct domain *d);
+
+/* D's disk servers as JSON for state.json (call with D's lock held), and
+ * back (at re-attach). */
+json_t *lvdisk_to_json(const struct domain *d);
+int lvdisk_from_json(struct domain *d, json_t *arr);
+
+/* At re-attach of a live domain: restart its disk servers that died.
+ * Returns how many were restarted, or -errno. */
+int lvdisk_revive(struct domain *d);
+
+#endif

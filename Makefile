@@ -20,7 +20,8 @@ DEB_PACKAGES := \
 	busybox-static cpio lz4 e2fsprogs kmod \
 	syslinux syslinux-common mtools \
 	iproute2 bridge-utils iputils-ping procps psmisc util-linux \
-	lvm2 nbdkit libnbd-bin fio
+	lvm2 nbdkit libnbd-bin fio \
+	openvswitch-switch nftables dnsmasq-base iperf3
 
 .PHONY: all deps build guest check check-unit check-system demo install clean distclean
 

@@ -33,6 +33,7 @@ struct qemu_nic {
 	const char *ifname;   /* host tap name */
 	const char *mac;
 	const char *model;    /* "virtio-net-pci", "e1000", "rtl8139"... */
+	bool all_vlans;       /* a trunk: no VLAN filter in a virtio NIC (ctrl_vlan=off) */
 };
 
 struct qemu_launch {

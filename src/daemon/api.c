@@ -7,6 +7,8 @@
 #include "common/jsonrpc.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "net/net.h"
+#include "net/network.h"
 #include "qemu/cmdline.h"
 
 #include <errno.h>
@@ -372,4 +374,91 @@ void api_describe(FILE *out)
 	fprintf(out, "%s\n", s ? s : "[]");
 	free(s);
 	json_decref(all);
+}
+
+/* ---- managed networks (src/net/network.c) ---- */
+
+/* Fill E for this instance; the strings live in the caller's buffers. */
+static int net_env_get(struct net_env *e, char owner[9], char **state, char **run)
+{
+	net_owner_id(daemon_state.paths.root, owner);
+	*state = strprintf("%s/net", daemon_state.paths.lib_dir);
+	*run = strprintf("%s/net", daemon_state.paths.run_dir);
+	*e = (struct net_env){ .owner = owner, .state_dir = *state, .run_dir = *run };
+	return *state && *run ? 0 : -ENOMEM;
+}
+
+static pthread_mutex_t net_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static json_t *api_network_create(json_t *params, int fd, bool *took_fd)
+{
+	const char *name = json_string_value(json_object_get(params, "name"));
+	const char *type = json_string_value(json_object_get(params, "type"));
+	const char *subnet = json_string_value(json_object_get(params, "subnet"));
+	_cleanup_free_ char *state = NULL, *run = NULL;
+	char owner[9], errbuf[ERRBUF_SIZE] = "";
+	struct net_env e;
+	int r;
+
+	if (!name || !type)
+		return json_error_reply(-EINVAL, "missing parameter 'name' or 'type'");
+	r = net_env_get(&e, owner, &state, &run);
+	pthread_mutex_lock(&net_lock);
+	if (r == 0)
+		r = net_network_create(&e, name, type, subnet, errbuf, sizeof(errbuf));
+	pthread_mutex_unlock(&net_lock);
+	if (r < 0)
+		return errno_reply(r, errbuf);
+	log_info("network %s (%s%s%s) created", name, type, subnet ? " " : "", subnet ? subnet : "");
+	return json_result_reply(NULL);
+}
+
+static json_t *api_network_list(json_t *params, int fd, bool *took_fd)
+{
+	_cleanup_free_ char *state = NULL, *run = NULL;
+	char owner[9];
+	struct net_env e;
+	json_t *list = NULL;
+	int r = net_env_get(&e, owner, &state, &run);
+
+	if (r == 0)
+		r = net_network_list(&e, &list);
+	if (r < 0)
+		return errno_reply(r, NULL);
+	return json_result_reply(json_pack("{s:o}", "networks", list));
+}
+
+static json_t *api_network_destroy(json_t *params, int fd, bool *took_fd)
+{
+	const char *name = json_string_value(json_object_get(params, "name"));
+	_cleanup_free_ char *state = NULL, *run = NULL;
+	char owner[9], errbuf[ERRBUF_SIZE] = "";
+	struct net_env e;
+	int r;
+
+	if (!name)
+		return json_error_reply(-EINVAL, "missing parameter 'name'");
+	r = net_env_get(&e, owner, &state, &run);
+	pthread_mutex_lock(&net_lock);
+	if (r == 0)
+		r = net_network_destroy(&e, name, errbuf, sizeof(errbuf));
+	pthread_mutex_unlock(&net_lock);
+	if (r < 0)
+		return errno_reply(r, errbuf);
+	log_info("network %s destroyed", name);
+	return json_result_reply(NULL);
+}
+
+void api_networks_restore(void)
+{
+	_cleanup_free_ char *state = NULL, *run = NULL;
+	char owner[9];
+	struct net_env e;
+	int failed;
+
+	if (net_env_get(&e, owner, &state, &run) < 0)
+		return;
+	failed = net_networks_restore(&e);
+	if (failed > 0)
+		log_err("%d managed network(s) could not be brought up", failed);
 }

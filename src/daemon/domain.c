@@ -541,7 +541,9 @@ static int plan_nics(const struct domcfg *c, int domid, struct launch_plan *p, c
 		p->bridges[i] = v->bridge;
 		p->nics[i] = (struct qemu_nic){ .ifname = p->ifnames[i], .mac = p->macs[i],
 						.model = model,
-						.all_vlans = v->bridge && p->bridge_specs[i].n_trunks };
+						.all_vlans = v->bridge && p->bridge_specs[i].n_trunks,
+						.no_offload = v->bridge &&
+							p->bridge_kinds[i] == NET_BRIDGE_OVS };
 	}
 	return 0;
 }
@@ -997,6 +999,8 @@ static int attach_port(struct domain *d, const struct launch_plan *plan, size_t 
 	int r;
 
 	net_owner(owner);
+	if (v->rate)  /* checked by the config parser; unlimited if not */
+		vif_rate_parse(v->rate, &port.rate, &port.rate_interval_us);
 	r = net_port_attach(&port, &plan->bridge_specs[i], plan->bridge_kinds[i], nerr, sizeof(nerr));
 	if (r < 0)
 		snprintf(errbuf, errsize, "vif %zu: %s", i, nerr);

@@ -50,7 +50,7 @@ int net_antispoof_linux(const struct net_port *p, char *errbuf, size_t errsize)
 {
 	_cleanup_free_ char *table = net_nft_table(p->owner, p->domid, p->devid);
 	_cleanup_free_ char *ips = ipv4_list(p->ip);
-	_cleanup_free_ char *ipr = NULL, *script = NULL, *err = NULL;
+	_cleanup_free_ char *ipr = NULL, *script = NULL, *err = NULL, *lim = NULL;
 	char *argv[] = { "nft", "-f", "-", NULL };
 	int r;
 
@@ -62,16 +62,20 @@ int net_antispoof_linux(const struct net_port *p, char *errbuf, size_t errsize)
 				p->ifname, ips, p->ifname, ips);
 	else if (p->ip)
 		ipr = strprintf("\t\tiifname \"%s\" meta protocol { ip, arp } drop\n", p->ifname);
+	if (p->rate)
+		lim = strprintf("\t\tiifname \"%s\" limit rate over %llu bytes/second burst %llu "
+				"bytes drop\n", p->ifname, (unsigned long long)p->rate,
+				(unsigned long long)net_rate_burst(p));
 	script = strprintf("table bridge %s\ndelete table bridge %s\n"
 			   "table bridge %s {\n"
 			   "\tchain antispoof {\n"
 			   "\t\ttype filter hook prerouting priority -200; policy accept;\n"
 			   "\t\tiifname \"%s\" ether saddr != %s drop\n"
-			   "\t\tiifname \"%s\" arp saddr ether != %s drop\n%s"
+			   "\t\tiifname \"%s\" arp saddr ether != %s drop\n%s%s"
 			   "\t}\n}\n",
 			   table, table, table, p->ifname, p->mac, p->ifname, p->mac,
-			   ipr ? ipr : "");
-	if (!script || (p->ip && !ipr))
+			   ipr ? ipr : "", lim ? lim : "");
+	if (!script || (p->ip && !ipr) || (p->rate && !lim))
 		return -ENOMEM;
 	r = net_run(argv, script, NULL, &err);
 	if (r == 0)
@@ -86,7 +90,7 @@ int net_antispoof_ovs(const struct net_port *p, const char *bridge, long ofport,
 {
 	_cleanup_free_ char *ips = ipv4_list(p->ip);
 	_cleanup_free_ char *flows = NULL, *err = NULL;
-	char *argv[] = { "ovs-ofctl", "add-flows", (char *)bridge, "-", NULL };
+	char *argv[] = { "ovs-ofctl", "-O", "OpenFlow13", "add-flows", (char *)bridge, "-", NULL };
 	uint64_t c = net_cookie(p->owner, p->domid, p->devid);
 	char *save = NULL;
 	int r;
@@ -113,6 +117,13 @@ int net_antispoof_ovs(const struct net_port *p, const char *bridge, long ofport,
 				       (unsigned long long)c, ofport, p->mac, p->mac, a);
 		free(flows);
 		flows = more;
+	}
+	if (flows && p->rate) {
+		char *metered = net_meter_flows(flows, net_meter_id(p->domid, p->devid));
+		free(flows);
+		flows = metered;
+		if (flows && net_meter_add(p, bridge, errbuf, errsize) < 0)
+			return -EIO;
 	}
 	if (!flows)
 		return -ENOMEM;
@@ -160,7 +171,7 @@ static int del_flows(const char *bridge, uint64_t cookie, uint64_t mask)
 /* Delete the flows on BRIDGE of domains of OWNER that are not in ALIVE. */
 static int flows_reconcile(const char *bridge, const char *owner, const int *alive, size_t n_alive)
 {
-	char *argv[] = { "ovs-ofctl", "dump-flows", (char *)bridge, NULL };
+	char *argv[] = { "ovs-ofctl", "-O", "OpenFlow13", "dump-flows", (char *)bridge, NULL };
 	_cleanup_free_ char *out = NULL;
 	uint64_t own = net_cookie(owner, 0, 0);
 	int n = 0;
@@ -171,8 +182,10 @@ static int flows_reconcile(const char *bridge, const char *owner, const int *ali
 		uint64_t c = strtoull(p + 7, NULL, 16);
 		int d = (int)((c >> 8) & 0xffffff);
 		if ((c >> 32) == (own >> 32) && !net_domid_in(d, alive, n_alive) &&
-		    del_flows(bridge, c & ~0xffull, ~0xffull) == 0)
+		    del_flows(bridge, c & ~0xffull, ~0xffull) == 0) {
+			net_meter_del(bridge, d, -1);
 			n++;
+		}
 	}
 	return n;
 }
@@ -188,11 +201,13 @@ int net_flows_release(const char *owner, int domid, int devid, const int *alive,
 	if (net_run(argv, NULL, &out, NULL) != 0)
 		return 0;
 	for (char *br = strtok_r(out, "\n", &save); br; br = strtok_r(NULL, "\n", &save)) {
-		if (alive)
+		if (alive) {
 			n += flows_reconcile(br, owner, alive, n_alive);
-		else
+		} else {
 			del_flows(br, net_cookie(owner, domid, devid < 0 ? 0 : (unsigned)devid),
 				  devid < 0 ? ~0xffull : ~0ull);
+			net_meter_del(br, domid, devid);
+		}
 	}
 	return n;
 }

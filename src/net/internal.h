@@ -16,6 +16,23 @@ int net_antispoof_linux(const struct net_port *p, char *errbuf, size_t errsize);
 int net_antispoof_ovs(const struct net_port *p, const char *bridge, long ofport, char *errbuf,
 		      size_t errsize);
 
+/* The burst of P's rate limit in bytes: a rate interval's worth, at least
+ * two full frames. */
+uint64_t net_rate_burst(const struct net_port *p);
+
+/* Shape what P's guest receives: a tbf qdisc on its tap. */
+int net_rate_shape(const struct net_port *p, char *errbuf, size_t errsize);
+
+/* The OpenFlow meter id of a port (at most 8 vifs per domain). */
+unsigned net_meter_id(int domid, unsigned devid);
+
+/* Create P's meter on BRIDGE; delete the meters of DOMID (DEVID < 0: all). */
+int net_meter_add(const struct net_port *p, const char *bridge, char *errbuf, size_t errsize);
+void net_meter_del(const char *bridge, int domid, int devid);
+
+/* FLOWS with every actions=NORMAL sent through METER first. */
+char *net_meter_flows(const char *flows, unsigned meter);
+
 /* Remove the nftables tables of OWNER for which KEEP(domid, devid) is
  * false (KEEP NULL: those of DOMID, and DEVID unless it is negative). */
 int net_nft_release(const char *owner, int domid, int devid, const int *alive, size_t n_alive);

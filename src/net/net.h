@@ -56,11 +56,16 @@ struct net_port {
 	const char *ifname;   /* the tap */
 	const char *mac;      /* "00:16:3e:..." */
 	const char *ip;       /* space-separated addresses (antispoofing), or NULL */
+	uint64_t rate;        /* rate= in bytes per second, 0 = unlimited */
+	uint64_t rate_interval_us;  /* rate='s @INTERVAL: sets the burst */
 };
 
 /* Plug the existing tap P->ifname into the bridge B of KIND, bring it up,
  * and install the antispoofing rules (source MAC always; source IPv4 and
- * ARP too when P->ip is set). On failure nothing of the port is left. */
+ * ARP too when P->ip is set) and the rate limits (P->rate: the guest's
+ * receive side shaped by a tbf qdisc on the tap, its transmit side policed
+ * by nftables on Linux bridges or an OpenFlow meter on OVS). On failure
+ * nothing of the port is left. */
 int net_port_attach(const struct net_port *p, const struct net_bridge_spec *b,
 		    enum net_bridge_kind kind, char *errbuf, size_t errsize);
 

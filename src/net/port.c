@@ -131,6 +131,8 @@ int net_port_attach(const struct net_port *p, const struct net_bridge_spec *b,
 		if (r == 0)
 			r = net_antispoof_ovs(p, b->name, ofport, errbuf, errsize);
 	}
+	if (r == 0 && p->rate)
+		r = net_rate_shape(p, errbuf, errsize);
 	if (r < 0)
 		net_port_release(p->owner, p->domid, (int)p->devid);
 	return r;

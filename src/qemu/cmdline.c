@@ -216,9 +216,10 @@ static void add_nics(struct argv_builder *b, const struct qemu_launch *l)
 		add(b, "tap,id=net%zu,ifname=%s,script=no,downscript=no", i, n->ifname);
 		add(b, "-device");
 		/* PV domains boot their kernel directly: no NIC boot ROM. */
-		add(b, "%s,netdev=net%zu,mac=%s,addr=0x%zx%s%s", n->model, i, n->mac, 0x18 + i,
+		add(b, "%s,netdev=net%zu,mac=%s,addr=0x%zx%s%s%s", n->model, i, n->mac, 0x18 + i,
 		    l->cfg->type == DOM_TYPE_HVM ? "" : ",romfile=",
-		    n->all_vlans && streq(n->model, "virtio-net-pci") ? ",ctrl_vlan=off" : "");
+		    n->all_vlans && streq(n->model, "virtio-net-pci") ? ",ctrl_vlan=off" : "",
+		    n->no_offload && streq(n->model, "virtio-net-pci") ? ",csum=off" : "");
 	}
 }
 

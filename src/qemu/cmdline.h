@@ -34,6 +34,8 @@ struct qemu_nic {
 	const char *mac;
 	const char *model;    /* "virtio-net-pci", "e1000", "rtl8139"... */
 	bool all_vlans;       /* a trunk: no VLAN filter in a virtio NIC (ctrl_vlan=off) */
+	bool no_offload;      /* virtio: the guest checksums and segments (csum=off), for
+			       * switches that read the tap frame by frame (OVS userspace) */
 };
 
 struct qemu_launch {

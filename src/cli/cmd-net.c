@@ -1,11 +1,13 @@
-/* cmd-net.c - managed networks: network-create, network-list,
- * network-destroy (src/net/network.c does the work in the daemon). */
+/* cmd-net.c - managed networks (network-create, network-list,
+ * network-destroy; src/net/network.c does the work in the daemon) and xl's
+ * NIC hot plug (network-attach, network-detach, network-list DOMAIN). */
 #include "cli/client.h"
 #include "cli/commands.h"
 #include "common/cleanup.h"
 #include "common/util.h"
 
 #include <getopt.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -36,14 +38,66 @@ int cmd_network_create(struct cli_ctx *ctx, int argc, char **argv)
 	return daemon_call_once(ctx, "network-create", params, NULL);
 }
 
+/* xl network-list DOMAIN...: one line per vif, xl's columns (the Xen
+ * backend fields have fixed values here). */
+static int list_vifs(struct cli_ctx *ctx, int argc, char **argv)
+{
+	int status = 0;
+
+	printf("%-4s%-3s%-18s%-7s%-6s%-7s%-16s%s\n", "Idx", "BE", "Mac Addr.", "handle", "state",
+	       "evt-ch", "tx-/rx-ring-ref", "BE-path");
+	for (int a = 1; a < argc; a++) {
+		json_t *result = NULL, *v;
+		size_t i;
+		if (daemon_call_once(ctx, "vif-list", json_pack("{s:s}", "domain", argv[a]),
+				     &result) != 0) {
+			status = 1;
+			continue;
+		}
+		json_array_foreach(json_object_get(result, "vifs"), i, v) {
+			int devid = (int)json_integer_value(json_object_get(v, "devid"));
+			const char *mac = json_string_value(json_object_get(v, "mac"));
+			printf("%-4d%-3d%-18s%-7d%-6d%-7d%-16s/local/domain/0/backend/vif/%s/%d\n",
+			       devid, 0, mac ? mac : "-", devid, 4, -1, "-1/-1", argv[a], devid);
+		}
+		json_decref(result);
+	}
+	return status;
+}
+
+int cmd_network_attach(struct cli_ctx *ctx, int argc, char **argv)
+{
+	_cleanup_free_ char *spec = NULL;
+
+	if (argc < 3)
+		return command_usage(command_find("network-attach"));
+	/* xl takes the vif's KEY=VALUE items as separate arguments */
+	for (int i = 2; i < argc; i++) {
+		char *s = strprintf("%s%s%s", spec ? spec : "", spec ? "," : "", argv[i]);
+		free(spec);
+		if (!(spec = s))
+			return 1;
+	}
+	return daemon_call_once(ctx, "network-attach",
+				json_pack("{s:s,s:s}", "domain", argv[1], "spec", spec), NULL);
+}
+
+int cmd_network_detach(struct cli_ctx *ctx, int argc, char **argv)
+{
+	if (argc != 3)
+		return command_usage(command_find("network-detach"));
+	return daemon_call_once(ctx, "network-detach",
+				json_pack("{s:s,s:s}", "domain", argv[1], "device", argv[2]), NULL);
+}
+
 int cmd_network_list(struct cli_ctx *ctx, int argc, char **argv)
 {
 	json_t *result = NULL, *n;
 	size_t i;
 	int r;
 
-	if (argc != 1)
-		return command_usage(command_find("network-list"));
+	if (argc > 1)
+		return list_vifs(ctx, argc, argv);
 	r = daemon_call_once(ctx, "network-list", NULL, &result);
 	if (r != 0)
 		return r;

@@ -3,6 +3,7 @@
 #include "daemon/console.h"
 #include "daemon/daemon.h"
 #include "daemon/domain.h"
+#include "daemon/hotplug.h"
 #include "common/cleanup.h"
 #include "common/jsonrpc.h"
 #include "common/log.h"
@@ -461,4 +462,56 @@ void api_networks_restore(void)
 	failed = net_networks_restore(&e);
 	if (failed > 0)
 		log_err("%d managed network(s) could not be brought up", failed);
+}
+
+/* ---- hot plug (hotplug.c) ---- */
+
+static json_t *api_network_attach(json_t *params, int fd, bool *took_fd)
+{
+	const char *spec = json_string_value(json_object_get(params, "spec"));
+	json_t *err = NULL;
+	struct domain *d = spec ? param_domain(params, &err) : NULL;
+	char errbuf[ERRBUF_SIZE] = "";
+	int devid = -1, r;
+
+	if (!spec)
+		return json_error_reply(-EINVAL, "missing parameter 'spec'");
+	if (!d)
+		return err;
+	r = domain_nic_attach(d, spec, &devid, errbuf, sizeof(errbuf));
+	if (r == 0)
+		log_info("domain %s (%d): vif %d attached (%s)", d->name, d->domid, devid, spec);
+	domain_unref(d);
+	return r < 0 ? errno_reply(r, errbuf) : json_result_reply(json_pack("{s:i}", "devid", devid));
+}
+
+static json_t *api_network_detach(json_t *params, int fd, bool *took_fd)
+{
+	const char *dev = json_string_value(json_object_get(params, "device"));
+	json_t *err = NULL;
+	struct domain *d = dev ? param_domain(params, &err) : NULL;
+	char errbuf[ERRBUF_SIZE] = "";
+	int r;
+
+	if (!dev)
+		return json_error_reply(-EINVAL, "missing parameter 'device'");
+	if (!d)
+		return err;
+	r = domain_nic_detach(d, dev, errbuf, sizeof(errbuf));
+	if (r == 0)
+		log_info("domain %s (%d): vif %s detached", d->name, d->domid, dev);
+	domain_unref(d);
+	return r < 0 ? errno_reply(r, errbuf) : json_result_reply(NULL);
+}
+
+static json_t *api_vif_list(json_t *params, int fd, bool *took_fd)
+{
+	json_t *err = NULL, *vifs;
+	struct domain *d = param_domain(params, &err);
+
+	if (!d)
+		return err;
+	vifs = domain_nic_list(d);
+	domain_unref(d);
+	return vifs ? json_result_reply(json_pack("{s:o}", "vifs", vifs)) : errno_reply(-ENOMEM, NULL);
 }

@@ -21,6 +21,11 @@
 
 enum accel { ACCEL_TCG, ACCEL_KVM };
 
+/* Empty PCIe root ports "hp0".."hp3" of q35 (PV/PVH) domains, where
+ * network-attach plugs NICs; boot-time NICs have the QOM id "nic<devid>". */
+#define QEMU_HOTPLUG_PORTS 4
+#define QEMU_HOTPLUG_PORT_PREFIX "hp"
+
 /* A disk after its target was resolved to a host path. */
 struct qemu_disk {
 	const char *path;     /* file, block device, or nbd: URI; NULL = empty cdrom */

@@ -17,7 +17,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 export DOMUS_BUILD=${DOMUS_BUILD:-$here/build}
-exec /usr/bin/python3 - "$here" "${1:-3}" <<'PY'
+exec /usr/bin/python3 -u - "$here" "${1:-3}" <<'PY'
 import json, os, pathlib, re, shutil, statistics, subprocess, sys, tempfile, time, uuid
 
 repo = pathlib.Path(sys.argv[1])

@@ -21,7 +21,8 @@ DEB_PACKAGES := \
 	syslinux syslinux-common mtools \
 	iproute2 bridge-utils iputils-ping procps psmisc util-linux \
 	lvm2 nbdkit libnbd-bin fio \
-	libgnutls28-dev gnutls-bin
+	libgnutls28-dev gnutls-bin \
+	openvswitch-switch nftables dnsmasq-base iperf3
 
 .PHONY: all deps build guest check check-unit check-system demo install clean distclean
 

@@ -35,6 +35,14 @@ qemu-img convert -n -f raw -O raw "$kit/rootfs.img" "nbd+unix:///?socket=$sock"
 kill "$server"
 wait "$server" || true
 
+# The demo's default network: a NAT network (bridge, DHCP/DNS by dnsmasq,
+# masquerade), created once and kept by the instance like any other.
+net=demonat
+if ! "$domus" network-list | grep -q "^$net "; then
+	echo "== domus network-create $net --nat 10.213.47.0/24"
+	"$domus" network-create "$net" --nat 10.213.47.0/24
+fi
+
 cfg=$root/etc/domus/demo.cfg
 cat > "$cfg" <<CFG
 # A Domus demo domain: the guest kit as a Xen-style PV domain.
@@ -44,8 +52,9 @@ ramdisk = "$kit/initrd.img"
 memory  = 128
 vcpus   = 1
 root    = "/dev/xvda2 ro"
-extra   = "domus.hostname=demo"
+extra   = "domus.hostname=demo domus.net0=dhcp"
 disk    = [ 'phy:/dev/demo/root,xvda2,w' ]
+vif     = [ 'bridge=$net' ]
 on_reboot = 'restart'
 CFG
 
@@ -61,8 +70,20 @@ echo
 echo "== domus list"
 "$domus" list
 echo
+echo "== domus network-list"
+"$domus" network-list
+echo
 echo "== the demo's console (last lines of $log)"
 grep -a -v '^\s*$' "$log" | tail -n 12
+echo
+echo "== the host answers the demo on its network (ping from the host to its lease)"
+lease=$(awk '{print $3; exit}' "$root/var/lib/domus/net/$net.leases" 2>/dev/null || true)
+if [ -n "$lease" ] && ping -c 2 -W 2 "$lease" >/dev/null; then
+	echo "demo has $lease and answers"
+else
+	echo "demo: no DHCP lease answered on $net" >&2
+	exit 1
+fi
 echo
 if ! grep -q DOMUS-GUEST-READY "$log"; then
 	echo "demo: the guest did not become ready within 60 s" >&2
@@ -72,4 +93,5 @@ cat <<EOF2
 The demo domain is running. Try:
   DOMUS_ROOT=$root $domus console demo      (Ctrl-] to detach)
   DOMUS_ROOT=$root $domus shutdown -w demo
+  DOMUS_ROOT=$root $domus network-destroy $net   (removes the demo's network)
 EOF2

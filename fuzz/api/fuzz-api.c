@@ -3,12 +3,15 @@
  *
  * The instance lives in a temporary root with no domains, and its QEMU
  * binary does not exist, so a request that gets as far as starting a
- * domain fails at the spawn; SIGTERM (daemon-stop) is ignored.
+ * domain fails at the spawn; SIGTERM (daemon-stop) is ignored. It runs in a
+ * network namespace of its own (when it may create one), so network-create
+ * and friends never touch the host's network.
  */
 #include "common/jsonrpc.h"
 #include "daemon/daemon.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -28,6 +31,7 @@ static int setup_once(void)
 	if (done)
 		return 0;
 	done = 1;
+	unshare(CLONE_NEWNET);
 	signal(SIGTERM, SIG_IGN);
 	signal(SIGPIPE, SIG_IGN);
 	if (!mkdtemp(root) || daemon_setup(root, errbuf, sizeof(errbuf)) < 0)

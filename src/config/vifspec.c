@@ -66,6 +66,22 @@ static bool ips_valid(const char *s)
 	return any;
 }
 
+/* NAME, NAME.VLAN or NAME:VLAN:VLAN... (Open vSwitch access and trunk
+ * ports; src/net checks the VLAN numbers). */
+static bool bridge_valid(const char *s)
+{
+	_cleanup_free_ char *name = strndup(s, strcspn(s, ":"));
+	const char *rest = s + strcspn(s, ":");
+	char *dot;
+
+	if (!name || strspn(rest, ":0123456789") != strlen(rest))
+		return false;
+	dot = strrchr(name, '.');
+	if (strlen(name) > 15 && dot && dot[1] && strspn(dot + 1, "0123456789") == strlen(dot + 1))
+		*dot = '\0';
+	return ifname_valid(name);
+}
+
 static bool model_valid(const char *s)
 {
 	size_t n = strlen(s);
@@ -191,7 +207,9 @@ static int check_value(const char *key, char *value, char *err, size_t errsize)
 		ok = mac_valid(value);
 	else if (!strcmp(key, "ip"))
 		ok = ips_valid(value);
-	else if (!strcmp(key, "bridge") || !strcmp(key, "vifname") || !strcmp(key, "gatewaydev"))
+	else if (!strcmp(key, "bridge"))
+		ok = bridge_valid(value);
+	else if (!strcmp(key, "vifname") || !strcmp(key, "gatewaydev"))
 		ok = ifname_valid(value);
 	else if (!strcmp(key, "model"))
 		ok = model_valid(value);

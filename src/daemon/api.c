@@ -3,12 +3,15 @@
 #include "daemon/console.h"
 #include "daemon/daemon.h"
 #include "daemon/domain.h"
+#include "daemon/hotplug.h"
 #include "daemon/migrate.h"
 #include "daemon/save.h"
 #include "common/cleanup.h"
 #include "common/jsonrpc.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "net/net.h"
+#include "net/network.h"
 #include "qemu/cmdline.h"
 
 #include <errno.h>
@@ -483,4 +486,143 @@ void api_describe(FILE *out)
 	fprintf(out, "%s\n", s ? s : "[]");
 	free(s);
 	json_decref(all);
+}
+
+/* ---- managed networks (src/net/network.c) ---- */
+
+/* Fill E for this instance; the strings live in the caller's buffers. */
+static int net_env_get(struct net_env *e, char owner[9], char **state, char **run)
+{
+	net_owner_id(daemon_state.paths.root, owner);
+	*state = strprintf("%s/net", daemon_state.paths.lib_dir);
+	*run = strprintf("%s/net", daemon_state.paths.run_dir);
+	*e = (struct net_env){ .owner = owner, .state_dir = *state, .run_dir = *run };
+	return *state && *run ? 0 : -ENOMEM;
+}
+
+static pthread_mutex_t net_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static json_t *api_network_create(json_t *params, int fd, bool *took_fd)
+{
+	const char *name = json_string_value(json_object_get(params, "name"));
+	const char *type = json_string_value(json_object_get(params, "type"));
+	const char *subnet = json_string_value(json_object_get(params, "subnet"));
+	_cleanup_free_ char *state = NULL, *run = NULL;
+	char owner[9], errbuf[ERRBUF_SIZE] = "";
+	struct net_env e;
+	int r;
+
+	if (!name || !type)
+		return json_error_reply(-EINVAL, "missing parameter 'name' or 'type'");
+	r = net_env_get(&e, owner, &state, &run);
+	pthread_mutex_lock(&net_lock);
+	if (r == 0)
+		r = net_network_create(&e, name, type, subnet, errbuf, sizeof(errbuf));
+	pthread_mutex_unlock(&net_lock);
+	if (r < 0)
+		return errno_reply(r, errbuf);
+	log_info("network %s (%s%s%s) created", name, type, subnet ? " " : "", subnet ? subnet : "");
+	return json_result_reply(NULL);
+}
+
+static json_t *api_network_list(json_t *params, int fd, bool *took_fd)
+{
+	_cleanup_free_ char *state = NULL, *run = NULL;
+	char owner[9];
+	struct net_env e;
+	json_t *list = NULL;
+	int r = net_env_get(&e, owner, &state, &run);
+
+	if (r == 0)
+		r = net_network_list(&e, &list);
+	if (r < 0)
+		return errno_reply(r, NULL);
+	return json_result_reply(json_pack("{s:o}", "networks", list));
+}
+
+static json_t *api_network_destroy(json_t *params, int fd, bool *took_fd)
+{
+	const char *name = json_string_value(json_object_get(params, "name"));
+	_cleanup_free_ char *state = NULL, *run = NULL;
+	char owner[9], errbuf[ERRBUF_SIZE] = "";
+	struct net_env e;
+	int r;
+
+	if (!name)
+		return json_error_reply(-EINVAL, "missing parameter 'name'");
+	r = net_env_get(&e, owner, &state, &run);
+	pthread_mutex_lock(&net_lock);
+	if (r == 0)
+		r = net_network_destroy(&e, name, errbuf, sizeof(errbuf));
+	pthread_mutex_unlock(&net_lock);
+	if (r < 0)
+		return errno_reply(r, errbuf);
+	log_info("network %s destroyed", name);
+	return json_result_reply(NULL);
+}
+
+void api_networks_restore(void)
+{
+	_cleanup_free_ char *state = NULL, *run = NULL;
+	char owner[9];
+	struct net_env e;
+	int failed;
+
+	if (net_env_get(&e, owner, &state, &run) < 0)
+		return;
+	failed = net_networks_restore(&e);
+	if (failed > 0)
+		log_err("%d managed network(s) could not be brought up", failed);
+}
+
+/* ---- hot plug (hotplug.c) ---- */
+
+static json_t *api_network_attach(json_t *params, int fd, bool *took_fd)
+{
+	const char *spec = json_string_value(json_object_get(params, "spec"));
+	json_t *err = NULL;
+	struct domain *d = spec ? param_domain(params, &err) : NULL;
+	char errbuf[ERRBUF_SIZE] = "";
+	int devid = -1, r;
+
+	if (!spec)
+		return json_error_reply(-EINVAL, "missing parameter 'spec'");
+	if (!d)
+		return err;
+	r = domain_nic_attach(d, spec, &devid, errbuf, sizeof(errbuf));
+	if (r == 0)
+		log_info("domain %s (%d): vif %d attached (%s)", d->name, d->domid, devid, spec);
+	domain_unref(d);
+	return r < 0 ? errno_reply(r, errbuf) : json_result_reply(json_pack("{s:i}", "devid", devid));
+}
+
+static json_t *api_network_detach(json_t *params, int fd, bool *took_fd)
+{
+	const char *dev = json_string_value(json_object_get(params, "device"));
+	json_t *err = NULL;
+	struct domain *d = dev ? param_domain(params, &err) : NULL;
+	char errbuf[ERRBUF_SIZE] = "";
+	int r;
+
+	if (!dev)
+		return json_error_reply(-EINVAL, "missing parameter 'device'");
+	if (!d)
+		return err;
+	r = domain_nic_detach(d, dev, errbuf, sizeof(errbuf));
+	if (r == 0)
+		log_info("domain %s (%d): vif %s detached", d->name, d->domid, dev);
+	domain_unref(d);
+	return r < 0 ? errno_reply(r, errbuf) : json_result_reply(NULL);
+}
+
+static json_t *api_vif_list(json_t *params, int fd, bool *took_fd)
+{
+	json_t *err = NULL, *vifs;
+	struct domain *d = param_domain(params, &err);
+
+	if (!d)
+		return err;
+	vifs = domain_nic_list(d);
+	domain_unref(d);
+	return vifs ? json_result_reply(json_pack("{s:o}", "vifs", vifs)) : errno_reply(-ENOMEM, NULL);
 }

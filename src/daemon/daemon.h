@@ -56,6 +56,9 @@ int daemon_setup(const char *root, char *errbuf, size_t errsize);
  * Returns 0 or -errno; ERRBUF says what is wrong with the file. */
 int daemon_conf_load(struct daemon *d, char *errbuf, size_t errsize);
 
+/* Bring the managed networks up (daemon start). */
+void api_networks_restore(void);
+
 /* Host facts for `list` and `info`. */
 uint64_t host_mem_total_mb(void);
 uint64_t host_mem_free_mb(void);

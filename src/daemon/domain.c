@@ -13,6 +13,7 @@
 #include "daemon/lvdisk.h"
 #include "daemon/netdev.h"
 #include "daemon/save.h"
+#include "net/net.h"
 #include "boot/pygrub.h"
 #include "common/cleanup.h"
 #include "common/jsonrpc.h"
@@ -343,6 +344,12 @@ json_t *domain_to_json(struct domain *d)
 
 /* ---- creation ---- */
 
+/* The owner id of this instance's network objects (src/net). */
+static void net_owner(char ret[9])
+{
+	net_owner_id(daemon_state.paths.root, ret);
+}
+
 struct launch_plan {
 	struct qemu_disk disks[16];
 	char *lvs[16];            /* "VG/LV" of disks on Domus LVs, else NULL */
@@ -351,6 +358,8 @@ struct launch_plan {
 	char *ifnames[8];
 	char *macs[8];
 	const char *bridges[8];
+	struct net_bridge_spec bridge_specs[8];
+	enum net_bridge_kind bridge_kinds[8];
 	size_t n_nics;
 };
 
@@ -482,6 +491,26 @@ static bool ifname_in_use(const char *ifname, const struct launch_plan *p, size_
 	return netdev_exists(ifname);
 }
 
+/* True if MAC is one of the first UPTO planned vifs or a vif mac= of
+ * another domain than the one of SELF. */
+static bool mac_in_use(const char *mac, const struct domcfg *self, const struct launch_plan *p,
+		       size_t upto)
+{
+	bool used = false;
+
+	for (size_t i = 0; i < upto; i++)
+		if (streq(p->macs[i], mac))
+			return true;
+	pthread_mutex_lock(&daemon_state.lock);
+	for (size_t i = 0; !used && i < daemon_state.n_domains; i++) {
+		const struct domcfg *c = daemon_state.domains[i]->cfg;
+		for (size_t j = 0; c && c != self && !used && j < c->n_vifs; j++)
+			used = c->vifs[j].mac && streq(c->vifs[j].mac, mac);
+	}
+	pthread_mutex_unlock(&daemon_state.lock);
+	return used;
+}
+
 static int plan_nics(const struct domcfg *c, int domid, struct launch_plan *p, char *errbuf,
 		     size_t errsize)
 {
@@ -498,9 +527,14 @@ static int plan_nics(const struct domcfg *c, int domid, struct launch_plan *p, c
 			snprintf(errbuf, errsize, "vif %zu: unknown model '%s'", i, v->model);
 			return -EINVAL;
 		}
-		if (v->bridge && !netdev_is_bridge(v->bridge)) {
-			snprintf(errbuf, errsize, "vif %zu: bridge '%s' does not exist", i, v->bridge);
-			return -ENODEV;
+		if (v->bridge) {
+			char nerr[200];
+			int r = net_bridge_resolve(v->bridge, &p->bridge_specs[i], &p->bridge_kinds[i],
+						   nerr, sizeof(nerr));
+			if (r < 0) {
+				snprintf(errbuf, errsize, "vif %zu: %s", i, nerr);
+				return r;
+			}
 		}
 		p->ifnames[i] = v->vifname ? strdup(v->vifname) : strprintf("vif%d.%zu", domid, i);
 		p->macs[i] = v->mac ? strdup(v->mac) : domain_stable_mac(c->name, i);
@@ -511,6 +545,11 @@ static int plan_nics(const struct domcfg *c, int domid, struct launch_plan *p, c
 			snprintf(errbuf, errsize, "vif %zu: invalid interface name '%s'", i, p->ifnames[i]);
 			return -EINVAL;
 		}
+		if (mac_in_use(p->macs[i], c, p, i)) {
+			snprintf(errbuf, errsize, "vif %zu: mac %s is already used by another vif "
+				 "on this host", i, p->macs[i]);
+			return -EEXIST;
+		}
 		if (ifname_in_use(p->ifnames[i], p, i)) {
 			snprintf(errbuf, errsize, "vif %zu: interface '%s' already exists on the host",
 				 i, p->ifnames[i]);
@@ -518,7 +557,10 @@ static int plan_nics(const struct domcfg *c, int domid, struct launch_plan *p, c
 		}
 		p->bridges[i] = v->bridge;
 		p->nics[i] = (struct qemu_nic){ .ifname = p->ifnames[i], .mac = p->macs[i],
-						.model = model };
+						.model = model,
+						.all_vlans = v->bridge && p->bridge_specs[i].n_trunks,
+						.no_offload = v->bridge &&
+							p->bridge_kinds[i] == NET_BRIDGE_OVS };
 	}
 	return 0;
 }
@@ -828,6 +870,15 @@ static void apply_action(struct domain *d, enum dom_action action, enum dom_run_
 	bump_generation(d);
 }
 
+/* Take away the ports, flows and rules of D's vifs. */
+static void release_ports(struct domain *d)
+{
+	char owner[9];
+
+	net_owner(owner);
+	net_port_release(owner, d->domid, -1);
+}
+
 static void finalize(struct domain *d)
 {
 	int status;
@@ -854,6 +905,7 @@ static void finalize(struct domain *d)
 	console_mux_free(TAKE_PTR(d->serial));
 	console_mux_free(TAKE_PTR(d->pvcon));
 	lvdisk_stop(d);
+	release_ports(d);
 	rm_rf(d->run_dir);
 	list_remove(d);
 }
@@ -967,6 +1019,23 @@ static int connect_new_qemu(struct domain *d, char *errbuf, size_t errsize)
 	}
 }
 
+static int attach_port(struct domain *d, const struct launch_plan *plan, size_t i, char *errbuf,
+		       size_t errsize)
+{
+	const struct vif_spec *v = &d->cfg->vifs[i];
+	char owner[9], nerr[300];
+	struct net_port port = { .owner = owner, .domid = d->domid, .devid = (unsigned)i,
+				 .ifname = plan->ifnames[i], .mac = plan->macs[i], .ip = v->ip };
+	int r;
+
+	net_owner(owner);
+	if (v->rate)  /* checked by the config parser; unlimited if not */
+		vif_rate_parse(v->rate, &port.rate, &port.rate_interval_us);
+	r = net_port_attach(&port, &plan->bridge_specs[i], plan->bridge_kinds[i], nerr, sizeof(nerr));
+	if (r < 0)
+		snprintf(errbuf, errsize, "vif %zu: %s", i, nerr);
+	return r;
+}
 
 static int launch(struct domain *d, const struct domain_create_args *a, char *errbuf,
 		  size_t errsize)
@@ -1027,10 +1096,7 @@ static int launch(struct domain *d, const struct domain_create_args *a, char *er
 	for (size_t i = 0; r == 0 && i < plan.n_nics; i++) {
 		if (!plan.bridges[i])
 			continue;
-		r = netdev_bridge_add(plan.bridges[i], plan.ifnames[i]);
-		if (r < 0)
-			snprintf(errbuf, errsize, "vif %zu: cannot add '%s' to bridge '%s': %s", i,
-				 plan.ifnames[i], plan.bridges[i], strerror(-r));
+		r = attach_port(d, &plan, i, errbuf, errsize);
 	}
 	if (r == 0 && a->incoming_fd >= 0)
 		r = save_receive(d, a->incoming_fd, errbuf, errsize);
@@ -1140,8 +1206,10 @@ fail:
 	}
 	kill_qemu(d);
 	lvdisk_stop(d);
-	if (d->run_dir && d->domid > 0)
+	if (d->run_dir && d->domid > 0) {
+		release_ports(d);
 		rm_rf(d->run_dir);
+	}
 	if (listed)
 		list_remove(d);
 	domain_unref(d);
@@ -1424,6 +1492,8 @@ static int reattach_one(const char *dir_name)
 			 d->domid);
 		qmp_free(TAKE_PTR(d->qmp));
 		kill_qemu(d);
+		lvdisk_stop(d);
+		release_ports(d);
 		rm_rf(d->run_dir);
 		domain_unref(d);
 		return 0;
@@ -1445,6 +1515,25 @@ static int reattach_one(const char *dir_name)
 	return 0;
 }
 
+/* Remove the ports, flows and rules of domains that no longer exist (the
+ * daemon may have died before it could). */
+static void reconcile_network(void)
+{
+	int alive[256];
+	size_t n = 0;
+	char owner[9];
+	int r;
+
+	pthread_mutex_lock(&daemon_state.lock);
+	for (size_t i = 0; i < daemon_state.n_domains && n < ARRAY_SIZE(alive); i++)
+		alive[n++] = daemon_state.domains[i]->domid;
+	pthread_mutex_unlock(&daemon_state.lock);
+	net_owner(owner);
+	r = net_reconcile(owner, alive, n);
+	if (r > 0)
+		log_info("removed network objects left by %d ended domain(s)", r);
+}
+
 void domain_reattach_all(void)
 {
 	_cleanup_closedir_ DIR *dir = opendir(daemon_state.dom_run_dir);
@@ -1457,4 +1546,5 @@ void domain_reattach_all(void)
 		if (parse_u64(de->d_name, &id) == 0)
 			reattach_one(de->d_name);
 	}
+	reconcile_network();
 }

@@ -180,6 +180,7 @@ int main(int argc, char **argv)
 		 daemon_state.conf.accel == ACCEL_KVM ? "kvm" : "tcg");
 	signal(SIGTERM, on_signal);
 	signal(SIGINT, on_signal);
+	api_networks_restore();
 	domain_reattach_all();
 	host_start_domains();
 	if (relocation_start(errbuf, sizeof(errbuf)) < 0)

@@ -7,12 +7,6 @@
 /* True if an interface called NAME exists. */
 bool netdev_exists(const char *name);
 
-/* True if NAME is a Linux bridge. */
-bool netdev_is_bridge(const char *name);
-
-/* Enslave IFNAME to BRIDGE and bring IFNAME up. Returns 0 or -errno. */
-int netdev_bridge_add(const char *bridge, const char *ifname);
-
 /* True if NAME is a valid interface name (1-15 chars, no '/', ':' or space). */
 bool netdev_name_valid(const char *name);
 

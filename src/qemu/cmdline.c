@@ -220,8 +220,24 @@ static void add_nics(struct argv_builder *b, const struct qemu_launch *l)
 		add(b, "tap,id=net%zu,ifname=%s,script=no,downscript=no", i, n->ifname);
 		add(b, "-device");
 		/* PV domains boot their kernel directly: no NIC boot ROM. */
-		add(b, "%s,netdev=net%zu,mac=%s,addr=0x%zx%s", n->model, i, n->mac, 0x18 + i,
-		    l->cfg->type == DOM_TYPE_HVM ? "" : ",romfile=");
+		add(b, "%s,netdev=net%zu,mac=%s,id=nic%zu,addr=0x%zx%s%s%s", n->model, i, n->mac, i,
+		    0x18 + i,
+		    l->cfg->type == DOM_TYPE_HVM ? "" : ",romfile=",
+		    n->all_vlans && streq(n->model, "virtio-net-pci") ? ",ctrl_vlan=off" : "",
+		    n->no_offload && streq(n->model, "virtio-net-pci") ? ",csum=off" : "");
+	}
+}
+
+/* q35 hot-plugs PCIe devices only into root ports: a few empty ones
+ * (network-attach), on slot 6. The pc machine hot-plugs on its root bus. */
+static void add_hotplug_ports(struct argv_builder *b, const struct qemu_launch *l)
+{
+	if (l->cfg->type == DOM_TYPE_HVM)
+		return;
+	for (int i = 0; i < QEMU_HOTPLUG_PORTS; i++) {
+		add(b, "-device");
+		add(b, "pcie-root-port,id=" QEMU_HOTPLUG_PORT_PREFIX "%d,chassis=%d,addr=0x6.%d%s", i,
+		    10 + i, i, i == 0 ? ",multifunction=on" : "");
 	}
 }
 
@@ -243,6 +259,7 @@ int qemu_build_argv(const struct qemu_launch *l, char ***ret_argv, char *errbuf,
 	}
 	r = add_disks(&b, l, errbuf, errsize);
 	add_nics(&b, l);
+	add_hotplug_ports(&b, l);
 	if (l->incoming)
 		add2(&b, "-incoming", "defer");
 	if (r == 0 && (b.oom || !b.v))

@@ -26,6 +26,11 @@
 
 enum accel { ACCEL_TCG, ACCEL_KVM };
 
+/* Empty PCIe root ports "hp0".."hp3" of q35 (PV/PVH) domains, where
+ * network-attach plugs NICs; boot-time NICs have the QOM id "nic<devid>". */
+#define QEMU_HOTPLUG_PORTS 4
+#define QEMU_HOTPLUG_PORT_PREFIX "hp"
+
 /* A disk after its target was resolved to a host path. */
 struct qemu_disk {
 	const char *path;     /* file, block device, or nbd: URI; NULL = empty cdrom */
@@ -39,6 +44,9 @@ struct qemu_nic {
 	const char *ifname;   /* host tap name */
 	const char *mac;
 	const char *model;    /* "virtio-net-pci", "e1000", "rtl8139"... */
+	bool all_vlans;       /* a trunk: no VLAN filter in a virtio NIC (ctrl_vlan=off) */
+	bool no_offload;      /* virtio: the guest checksums and segments (csum=off), for
+			       * switches that read the tap frame by frame (OVS userspace) */
 };
 
 struct qemu_launch {

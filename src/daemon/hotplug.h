@@ -1,0 +1,23 @@
+/* hotplug.h - network-attach, network-detach and the vif list of a running
+ * domain. */
+#ifndef DOMUS_HOTPLUG_H
+#define DOMUS_HOTPLUG_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+struct domain;
+
+/* Add a NIC described by the vif SPEC (xl syntax; bridge= required) to D.
+ * On success *RET_DEVID is its device id. Nothing is left on failure. */
+int domain_nic_attach(struct domain *d, const char *spec, int *ret_devid, char *errbuf,
+		      size_t errsize);
+
+/* Remove the NIC with device id or MAC WHICH from D (the guest is asked
+ * first: PCIe hot unplug). */
+int domain_nic_detach(struct domain *d, const char *which, char *errbuf, size_t errsize);
+
+/* D's vifs: [{devid, mac, bridge, ifname, hotplug}] (new reference). */
+json_t *domain_nic_list(struct domain *d);
+
+#endif

@@ -1,0 +1,213 @@
+/* antispoof.c - a port only sends frames from its own MAC and, when the vif
+ * lists ip=, IPv4 and ARP only from those addresses: an nftables table
+ * (bridge family, prerouting hook) per port on Linux bridges, OpenFlow
+ * rules tagged with the port's cookie on Open vSwitch. */
+#include "net/internal.h"
+#include "common/cleanup.h"
+#include "common/util.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+uint64_t net_cookie(const char *owner, int domid, unsigned devid)
+{
+	return (uint64_t)strtoul(owner, NULL, 16) << 32 | ((uint64_t)domid & 0xffffff) << 8 |
+	       (devid & 0xff);
+}
+
+char *net_nft_table(const char *owner, int domid, unsigned devid)
+{
+	return strprintf("domus_%s_%d_%u", owner, domid, devid);
+}
+
+/* The IPv4 addresses of IP (space-separated), comma-separated, or "". */
+static char *ipv4_list(const char *ip)
+{
+	_cleanup_free_ char *copy = strdup(ip ? ip : "");
+	char *save = NULL, *out = strdup("");
+
+	if (!copy || !out) {
+		free(out);
+		return NULL;
+	}
+	for (char *t = strtok_r(copy, " ", &save); t; t = strtok_r(NULL, " ", &save)) {
+		struct in_addr a;
+		char *n;
+		if (inet_pton(AF_INET, t, &a) != 1)
+			continue;
+		n = strprintf("%s%s%s", out, *out ? ", " : "", t);
+		free(out);
+		if (!(out = n))
+			return NULL;
+	}
+	return out;
+}
+
+int net_antispoof_linux(const struct net_port *p, char *errbuf, size_t errsize)
+{
+	_cleanup_free_ char *table = net_nft_table(p->owner, p->domid, p->devid);
+	_cleanup_free_ char *ips = ipv4_list(p->ip);
+	_cleanup_free_ char *ipr = NULL, *script = NULL, *err = NULL, *lim = NULL;
+	char *argv[] = { "nft", "-f", "-", NULL };
+	int r;
+
+	if (!table || !ips)
+		return -ENOMEM;
+	if (*ips)
+		ipr = strprintf("\t\tiifname \"%s\" arp saddr ip != { %s } drop\n"
+				"\t\tiifname \"%s\" ip saddr != { %s } drop\n",
+				p->ifname, ips, p->ifname, ips);
+	else if (p->ip)
+		ipr = strprintf("\t\tiifname \"%s\" meta protocol { ip, arp } drop\n", p->ifname);
+	if (p->rate)
+		lim = strprintf("\t\tiifname \"%s\" limit rate over %llu bytes/second burst %llu "
+				"bytes drop\n", p->ifname, (unsigned long long)p->rate,
+				(unsigned long long)net_rate_burst(p));
+	script = strprintf("table bridge %s\ndelete table bridge %s\n"
+			   "table bridge %s {\n"
+			   "\tchain antispoof {\n"
+			   "\t\ttype filter hook prerouting priority -200; policy accept;\n"
+			   "\t\tiifname \"%s\" ether saddr != %s drop\n"
+			   "\t\tiifname \"%s\" arp saddr ether != %s drop\n%s%s"
+			   "\t}\n}\n",
+			   table, table, table, p->ifname, p->mac, p->ifname, p->mac,
+			   ipr ? ipr : "", lim ? lim : "");
+	if (!script || (p->ip && !ipr) || (p->rate && !lim))
+		return -ENOMEM;
+	r = net_run(argv, script, NULL, &err);
+	if (r == 0)
+		return 0;
+	snprintf(errbuf, errsize, "cannot install antispoofing rules for '%s' (nft): %s",
+		 p->ifname, r < 0 ? strerror(-r) : err);
+	return r < 0 ? r : -EIO;
+}
+
+int net_antispoof_ovs(const struct net_port *p, const char *bridge, long ofport, char *errbuf,
+		      size_t errsize)
+{
+	_cleanup_free_ char *ips = ipv4_list(p->ip);
+	_cleanup_free_ char *flows = NULL, *err = NULL;
+	char *argv[] = { "ovs-ofctl", "-O", "OpenFlow13", "add-flows", (char *)bridge, "-", NULL };
+	uint64_t c = net_cookie(p->owner, p->domid, p->devid);
+	char *save = NULL;
+	int r;
+
+	if (!ips)
+		return -ENOMEM;
+	flows = strprintf("cookie=%#llx,priority=80,in_port=%ld,dl_src=%s,actions=NORMAL\n"
+			  "cookie=%#llx,priority=70,in_port=%ld,actions=drop\n",
+			  (unsigned long long)c, ofport, p->mac, (unsigned long long)c, ofport);
+	if (p->ip && flows) {
+		char *more = strprintf("%scookie=%#llx,priority=90,in_port=%ld,ip,actions=drop\n"
+				       "cookie=%#llx,priority=90,in_port=%ld,arp,actions=drop\n",
+				       flows, (unsigned long long)c, ofport, (unsigned long long)c,
+				       ofport);
+		free(flows);
+		flows = more;
+	}
+	for (char *a = strtok_r(ips, ", ", &save); a && flows; a = strtok_r(NULL, ", ", &save)) {
+		char *more = strprintf("%scookie=%#llx,priority=100,in_port=%ld,dl_src=%s,ip,"
+				       "nw_src=%s,actions=NORMAL\n"
+				       "cookie=%#llx,priority=100,in_port=%ld,dl_src=%s,arp,"
+				       "arp_sha=%s,arp_spa=%s,actions=NORMAL\n",
+				       flows, (unsigned long long)c, ofport, p->mac, a,
+				       (unsigned long long)c, ofport, p->mac, p->mac, a);
+		free(flows);
+		flows = more;
+	}
+	if (flows && p->rate) {
+		char *metered = net_meter_flows(flows, net_meter_id(p->domid, p->devid));
+		free(flows);
+		flows = metered;
+		if (flows && net_meter_add(p, bridge, errbuf, errsize) < 0)
+			return -EIO;
+	}
+	if (!flows)
+		return -ENOMEM;
+	r = net_run(argv, flows, NULL, &err);
+	if (r == 0)
+		return 0;
+	snprintf(errbuf, errsize, "cannot install antispoofing flows for '%s' (ovs-ofctl): %s",
+		 p->ifname, r < 0 ? strerror(-r) : err);
+	return r < 0 ? r : -EIO;
+}
+
+int net_nft_release(const char *owner, int domid, int devid, const int *alive, size_t n_alive)
+{
+	char *list[] = { "nft", "list", "tables", "bridge", NULL };
+	_cleanup_free_ char *out = NULL, *prefix = strprintf("domus_%s_", owner);
+	char *save = NULL;
+	int n = 0;
+
+	if (!prefix || net_run(list, NULL, &out, NULL) != 0)
+		return 0;  /* no nftables here */
+	for (char *line = strtok_r(out, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char name[64];
+		int d, v;
+		if (sscanf(line, "table bridge %63s", name) != 1 || !startswith(name, prefix) ||
+		    sscanf(name + strlen(prefix), "%d_%d", &d, &v) != 2)
+			continue;
+		if (alive ? net_domid_in(d, alive, n_alive) : d != domid || (devid >= 0 && v != devid))
+			continue;
+		char *del[] = { "nft", "delete", "table", "bridge", name, NULL };
+		if (net_run(del, NULL, NULL, NULL) == 0)
+			n++;
+	}
+	return n;
+}
+
+static int del_flows(const char *bridge, uint64_t cookie, uint64_t mask)
+{
+	_cleanup_free_ char *match = strprintf("cookie=%#llx/%#llx", (unsigned long long)cookie,
+					       (unsigned long long)mask);
+	char *argv[] = { "ovs-ofctl", "del-flows", (char *)bridge, match, NULL };
+
+	return match ? net_run(argv, NULL, NULL, NULL) : -ENOMEM;
+}
+
+/* Delete the flows on BRIDGE of domains of OWNER that are not in ALIVE. */
+static int flows_reconcile(const char *bridge, const char *owner, const int *alive, size_t n_alive)
+{
+	char *argv[] = { "ovs-ofctl", "-O", "OpenFlow13", "dump-flows", (char *)bridge, NULL };
+	_cleanup_free_ char *out = NULL;
+	uint64_t own = net_cookie(owner, 0, 0);
+	int n = 0;
+
+	if (net_run(argv, NULL, &out, NULL) != 0)
+		return 0;
+	for (char *p = strstr(out, "cookie=0x"); p; p = strstr(p + 1, "cookie=0x")) {
+		uint64_t c = strtoull(p + 7, NULL, 16);
+		int d = (int)((c >> 8) & 0xffffff);
+		if ((c >> 32) == (own >> 32) && !net_domid_in(d, alive, n_alive) &&
+		    del_flows(bridge, c & ~0xffull, ~0xffull) == 0) {
+			net_meter_del(bridge, d, -1);
+			n++;
+		}
+	}
+	return n;
+}
+
+int net_flows_release(const char *owner, int domid, int devid, const int *alive,
+		      size_t n_alive)
+{
+	char *argv[] = { "ovs-vsctl", "--timeout=10", "list-br", NULL };
+	_cleanup_free_ char *out = NULL;
+	char *save = NULL;
+	int n = 0;
+
+	if (net_run(argv, NULL, &out, NULL) != 0)
+		return 0;
+	for (char *br = strtok_r(out, "\n", &save); br; br = strtok_r(NULL, "\n", &save)) {
+		if (alive) {
+			n += flows_reconcile(br, owner, alive, n_alive);
+		} else {
+			del_flows(br, net_cookie(owner, domid, devid < 0 ? 0 : (unsigned)devid),
+				  devid < 0 ? ~0xffull : ~0ull);
+			net_meter_del(br, domid, devid);
+		}
+	}
+	return n;
+}

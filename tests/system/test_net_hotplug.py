@@ -1,0 +1,60 @@
+"""NIC hot plug: network-attach adds a NIC to a running guest (q35: into an
+empty PCIe root port) that carries traffic at once, network-list shows it
+in xl's columns, network-detach removes it from the guest and the host
+(tap, OVS port and flows)."""
+import re
+
+from conftest import agent, domains, pv_cfg, wait_for, wait_ready
+from netkit import ovs_netns  # noqa: F401 (fixture)
+
+
+def guest_macs(ga):
+    rc, out, _ = ga.exec("cat /sys/class/net/eth*/address")
+    assert rc == 0
+    return out.split()
+
+
+def test_attach_and_detach(instance, ovs_netns):
+    ns = ovs_netns
+    ns.bridge("xenbr0", "10.77.0.1/24")
+    ns.ovs_bridge("ovsbr")
+    ns.internal_port("ovsbr", "h72", "10.72.0.1/24", tag=72)
+    cfg = pv_cfg(instance, "plug", extra="domus.net0=10.77.0.2/24",
+                 more="vif = [ 'mac=00:16:3e:10:00:01, bridge=xenbr0' ]")
+    instance.run("create", cfg)
+    wait_ready(instance, "plug")
+    domid = domains(instance)["plug"]["domid"]
+    instance.run("network-attach", "plug", "mac=00:16:3e:10:00:02", "bridge=ovsbr.72",
+                 "ip=10.72.0.2")
+    out = instance.run("network-list", "plug").stdout
+    assert out.splitlines()[0].split()[:4] == ["Idx", "BE", "Mac", "Addr."]
+    assert re.search(r"^1\s+0\s+00:16:3e:10:00:02\s+1\s+4\s+-1\s+-1/-1\s+"
+                     r"/local/domain/0/backend/vif/plug/1$", out, re.M), out
+    assert ns.vsctl("get", "port", f"vif{domid}.1", "tag").stdout.strip() == "72"
+    with agent(instance, "plug") as ga:
+        wait_for(lambda: "00:16:3e:10:00:02" in guest_macs(ga), 30, "the NIC in the guest")
+        rc, out, _ = ga.exec("for i in /sys/class/net/eth*; do "
+                             "[ $(cat $i/address) = 00:16:3e:10:00:02 ] && basename $i; done")
+        eth = out.strip()
+        assert ga.exec(f"ip addr add 10.72.0.2/24 dev {eth} && ip link set {eth} up")[0] == 0
+        assert ga.exec("ping -c 2 -W 3 10.72.0.1", timeout=30)[0] == 0
+    # refused before anything is created
+    for args, msg in ((["mac=00:16:3e:10:00:01", "bridge=xenbr0"], "already used"),
+                      (["bridge=nosuch"], "does not exist"),
+                      (["bridge=ovsbr.5000"], "1 to 4094"),
+                      (["bridge=xenbr0", "vifname=xenbr0"], "already exists")):
+        p = instance.run("network-attach", "plug", *args, check=False)
+        assert p.returncode != 0 and msg in p.stderr, (args, p.stderr)
+    p = instance.run("network-detach", "plug", "0", check=False)
+    assert p.returncode != 0 and "was there at boot" in p.stderr
+    instance.run("network-detach", "plug", "00:16:3e:10:00:02", timeout=60)
+    with agent(instance, "plug") as ga:
+        wait_for(lambda: "00:16:3e:10:00:02" not in guest_macs(ga), 30, "the NIC to go")
+        assert ga.exec("ping -c 1 -W 3 10.77.0.1", timeout=30)[0] == 0
+    assert f"vif{domid}.1" not in ns.links()
+    assert ns.vsctl("list-ports", "ovsbr").stdout.split() == ["h72"]
+    assert "nw_src" not in ns.flows("ovsbr")
+    assert "00:16:3e:10:00:02" not in instance.run("network-list", "plug").stdout
+    # a second attach reuses the freed slot and the next device id
+    instance.run("network-attach", "plug", "bridge=xenbr0")
+    assert re.search(r"^1\s", instance.run("network-list", "plug").stdout, re.M)

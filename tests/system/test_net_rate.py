@@ -1,0 +1,81 @@
+"""rate= limits: iperf3 inside a guest measures what it can send and receive
+through a rate-limited vif; both must be within 15% of the configured rate,
+on a Linux bridge and on Open vSwitch. The host's iperf3 and its libraries
+are copied into the guest's /tmp (the guest kit has only busybox)."""
+import json
+import os
+import shutil
+import subprocess
+
+import pytest
+
+from conftest import agent, pv_cfg, wait_ready
+from netkit import have, ovs_netns  # noqa: F401 (fixture)
+
+RATE = 10_000_000  # bits/s: rate=10Mb/s
+LOADER = "/lib64/ld-linux-x86-64.so.2"
+
+
+def push_iperf3(ga):
+    binary = shutil.which("iperf3")
+    libs = [line.split("=>")[1].split()[0] for line in
+            subprocess.run(["ldd", binary], capture_output=True, text=True).stdout.splitlines()
+            if "=>" in line and "/" in line.split("=>")[1]]
+    for path in [binary, LOADER, *libs]:
+        with open(os.path.realpath(path), "rb") as f:
+            ga.write_file(f"/tmp/{os.path.basename(path)}", f.read())
+    assert ga.exec("chmod 755 /tmp/*")[0] == 0
+    return f"/tmp/{os.path.basename(LOADER)} --library-path /tmp /tmp/iperf3"
+
+
+def measure(ga, iperf, server, reverse):
+    rc, out, err = ga.exec(f"{iperf} -c {server} -t 8 -O 2 -J{' -R' if reverse else ''}",
+                           timeout=60)
+    assert rc == 0, out + err
+    return json.loads(out)["end"]["sum_received"]["bits_per_second"]
+
+
+def check_rate(instance, ns, bridge, server_addr, reverse):
+    """Measure what the guest sends (REVERSE False) or receives (True)."""
+    cfg = pv_cfg(instance, "slow", extra="domus.net0=10.77.0.2/24",
+                 more=f"vif = [ 'bridge={bridge}, rate=10Mb/s' ]")
+    instance.run("create", cfg)
+    wait_ready(instance, "slow")
+    server = subprocess.Popen(ns.prefix + ["iperf3", "-s"], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    try:
+        with agent(instance, "slow") as ga:
+            got = measure(ga, push_iperf3(ga), server_addr, reverse)
+    finally:
+        server.terminate()
+        server.wait()
+    with open(instance.logdir / "rates.txt", "w") as f:
+        f.write(f"configured {RATE} {'received' if reverse else 'sent'} {got:.0f}\n")
+        f.write(ns.sh("tc", "-s", "qdisc", "show").stdout)
+        if hasattr(ns, "vsctl"):
+            for what in ("dump-flows", "dump-meters", "meter-stats"):
+                f.write(ns.sh("ovs-ofctl", "-O", "OpenFlow13", what, bridge).stdout)
+    assert abs(got - RATE) <= 0.15 * RATE, \
+        f"guest {'received' if reverse else 'sent'} at {got / 1e6:.2f} Mbit/s"
+
+
+@pytest.fixture
+def iperf3():
+    if not have("iperf3", "tc", "nft"):
+        pytest.skip("iperf3, tc or nft missing (iperf3, iproute2, nftables)")
+
+
+def test_rate_linux_bridge_send(instance, netns, iperf3):
+    netns.bridge("xenbr0", "10.77.0.1/24")
+    check_rate(instance, netns, "xenbr0", "10.77.0.1", reverse=False)
+
+
+def test_rate_linux_bridge_receive(instance, netns, iperf3):
+    netns.bridge("xenbr0", "10.77.0.1/24")
+    check_rate(instance, netns, "xenbr0", "10.77.0.1", reverse=True)
+
+
+def test_rate_ovs_receive(instance, ovs_netns, iperf3):
+    ovs_netns.ovs_bridge("ovsbr")
+    ovs_netns.internal_port("ovsbr", "h0", "10.77.0.1/24")
+    check_rate(instance, ovs_netns, "ovsbr", "10.77.0.1", reverse=True)

@@ -16,34 +16,10 @@
 #include <termios.h>
 #include <unistd.h>
 
-/* domusd next to this domus binary (a build tree or an install), else $PATH. */
-static char *domusd_path(void)
-{
-	char self[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	char *slash, *p;
-
-	if (n > 0) {
-		self[n] = '\0';
-		slash = strrchr(self, '/');
-		if (slash) {
-			*slash = '\0';
-			p = strprintf("%s/domusd", self);
-			if (p && access(p, X_OK) == 0)
-				return p;
-			free(p);
-			p = strprintf("%s/../sbin/domusd", self);
-			if (p && access(p, X_OK) == 0)
-				return p;
-			free(p);
-		}
-	}
-	return strdup("domusd");
-}
 
 static int start_daemon(struct cli_ctx *ctx)
 {
-	_cleanup_free_ char *bin = domusd_path();
+	_cleanup_free_ char *bin = sibling_program("domusd", "sbin");
 	pid_t pid;
 	int status;
 

@@ -233,6 +233,29 @@ int fd_set_nonblock(int fd, bool on)
 	return fcntl(fd, F_SETFL, flags) < 0 ? -errno : 0;
 }
 
+char *sibling_program(const char *name, const char *dir)
+{
+	char self[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	char *slash;
+
+	if (n > 0) {
+		self[n] = '\0';
+		slash = strrchr(self, '/');
+		if (slash) {
+			*slash = '\0';
+			for (int i = 0; i < 2; i++) {
+				char *p = i == 0 ? strprintf("%s/%s", self, name)
+						 : strprintf("%s/../%s/%s", self, dir, name);
+				if (p && access(p, X_OK) == 0)
+					return p;
+				free(p);
+			}
+		}
+	}
+	return strdup(name);
+}
+
 bool pid_alive(pid_t pid)
 {
 	return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM);

@@ -47,6 +47,12 @@ int parse_u64(const char *s, uint64_t *ret);
 /* Put FD in non-blocking mode. */
 int fd_set_nonblock(int fd, bool on);
 
+/* The path of program NAME installed beside this one: in the same
+ * directory (a build tree), else in ../DIR (an install: "bin" or "sbin"),
+ * else NAME itself for a $PATH lookup. malloc'd; NULL on allocation
+ * failure. */
+char *sibling_program(const char *name, const char *dir);
+
 /* True if the process PID exists (kill(pid, 0) succeeds or is EPERM). */
 bool pid_alive(pid_t pid);
 

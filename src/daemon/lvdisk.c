@@ -142,31 +142,6 @@ int lvdisk_plan(const struct disk_spec *s, char **ret_lv, struct qemu_disk *ret_
 
 /* ---- disk servers ---- */
 
-/* `domus` next to this domusd (build tree), or in ../bin (install), else
- * from $PATH. */
-static char *domus_binary(void)
-{
-	char self[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	char *slash, *p;
-
-	if (n > 0) {
-		self[n] = '\0';
-		slash = strrchr(self, '/');
-		if (slash) {
-			*slash = '\0';
-			p = strprintf("%s/domus", self);
-			if (p && access(p, X_OK) == 0)
-				return p;
-			free(p);
-			p = strprintf("%s/../bin/domus", self);
-			if (p && access(p, X_OK) == 0)
-				return p;
-			free(p);
-		}
-	}
-	return strdup("domus");
-}
 
 /* The last line the server logged, without the "domus: error: " prefix. */
 static char *server_error(const char *run_dir, const char *vdev)
@@ -214,7 +189,7 @@ static int wait_listening(const struct domain *d, const struct disk_server *ds)
 static int spawn_server(const struct domain *d, struct disk_server *ds, char *errbuf,
 			size_t errsize)
 {
-	_cleanup_free_ char *bin = domus_binary();
+	_cleanup_free_ char *bin = sibling_program("domus", "bin");
 	_cleanup_free_ char *sock = strprintf(QEMU_DISK_SOCK_FMT, ds->vdev);
 	_cleanup_free_ char *log = strprintf("disk-%s.log", ds->vdev);
 	_cleanup_free_ char *holder = strprintf("domain %s (id %d)", d->name, d->domid);

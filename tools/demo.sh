@@ -58,10 +58,12 @@ vif     = [ 'bridge=$net' ]
 on_reboot = 'restart'
 CFG
 
+log=$root/var/log/domus/console/guest-demo.log
+rm -f "$log"  # the console log is appended to: start this run's afresh
+
 echo "== domus create $cfg"
 "$domus" create "$cfg"
 
-log=$root/var/log/domus/console/guest-demo.log
 for _ in $(seq 600); do
 	grep -q DOMUS-GUEST-READY "$log" 2>/dev/null && break
 	sleep 0.1

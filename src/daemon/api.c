@@ -279,22 +279,12 @@ static int param_config(json_t *params, struct domcfg **ret, char *errbuf, size_
 {
 	const char *text = json_string_value(json_object_get(params, "config_text"));
 	const char *path = json_string_value(json_object_get(params, "config_path"));
-	struct xlcfg *xl = NULL;
-	struct xlcfg_error xerr = { 0 };
-	int r;
 
 	*ret = NULL;
 	if (!text)
 		return 0;
-	if (!path)
-		path = "(config)";
-	r = xlcfg_parse(text, strlen(text), path, &xl, &xerr);
-	if (r == 0)
-		r = domcfg_from_xlcfg(xl, ret, &xerr);
-	if (r < 0)
-		xlcfg_error_format(xl, path, &xerr, errbuf, errsize);
-	xlcfg_free(xl);
-	return r;
+	return domain_config_parse(text, strlen(text), path ? path : "(config)", NULL, ret, errbuf,
+				   errsize);
 }
 
 static json_t *api_save(json_t *params, int fd, bool *took_fd)

@@ -1117,12 +1117,29 @@ out:
 	return r;
 }
 
+int domain_config_parse(const char *text, size_t len, const char *path,
+			const char *const *overrides, struct domcfg **ret, char *errbuf, size_t errsize)
+{
+	struct xlcfg *xl = NULL;
+	struct xlcfg_error xerr = { 0 };
+	int r = xlcfg_parse(text, len, path, &xl, &xerr);
+
+	for (size_t i = 0; r == 0 && overrides && overrides[i]; i++)
+		r = xlcfg_apply_override(xl, overrides[i], &xerr);
+	if (r == 0)
+		r = domcfg_from_xlcfg(xl, ret, &xerr);
+	if (r == -ENOMEM)
+		snprintf(errbuf, errsize, "out of memory");
+	else if (r < 0)
+		xlcfg_error_format(xl, path, &xerr, errbuf, errsize);
+	xlcfg_free(xl);
+	return r;
+}
+
 int domain_create(const struct domain_create_args *a, struct domain **ret_dom,
 		  json_t **ret_warnings, char *errbuf, size_t errsize)
 {
 	struct domain *d = domain_alloc();
-	struct xlcfg *xl = NULL;
-	struct xlcfg_error xerr = { 0 };
 	bool listed = false;
 	int r;
 
@@ -1134,19 +1151,11 @@ int domain_create(const struct domain_create_args *a, struct domain **ret_dom,
 		d->cfg = a->cfg;
 		r = 0;
 	} else {
-		r = xlcfg_parse(a->config_text, a->config_len, a->config_path, &xl, &xerr);
-		for (size_t i = 0; r == 0 && a->overrides && a->overrides[i]; i++)
-			r = xlcfg_apply_override(xl, a->overrides[i], &xerr);
-		if (r == 0)
-			r = domcfg_from_xlcfg(xl, &d->cfg, &xerr);
+		r = domain_config_parse(a->config_text, a->config_len, a->config_path, a->overrides,
+					&d->cfg, errbuf, errsize);
 	}
-	if (r < 0) {
-		if (r == -ENOMEM)
-			snprintf(errbuf, errsize, "out of memory");
-		else
-			xlcfg_error_format(xl, a->config_path, &xerr, errbuf, errsize);
+	if (r < 0)
 		goto fail;
-	}
 	if (streq(d->cfg->name, "Domain-0")) {
 		snprintf(errbuf, errsize, "the name 'Domain-0' is reserved for the host");
 		r = -EINVAL;
@@ -1196,11 +1205,9 @@ int domain_create(const struct domain_create_args *a, struct domain **ret_dom,
 	*ret_warnings = json_array();
 	for (char **w = d->cfg->warnings; w && *w; w++)
 		json_array_append_new(*ret_warnings, json_string(*w));
-	xlcfg_free(xl);
 	*ret_dom = d;
 	return 0;
 fail:
-	xlcfg_free(xl);
 	if (d->qmp) {
 		qmp_free(TAKE_PTR(d->qmp));
 	}

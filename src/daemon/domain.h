@@ -75,6 +75,12 @@ struct domain_create_args {
 	int incoming_fd;
 };
 
+/* Parse xl.cfg TEXT (LEN bytes, read from PATH) with OVERRIDES ("k=v",
+ * NULL-terminated, or NULL) into *RET. Returns 0, or -errno with ERRBUF
+ * holding "PATH:LINE:COL: ..." for the user. */
+int domain_config_parse(const char *text, size_t len, const char *path,
+			const char *const *overrides, struct domcfg **ret, char *errbuf, size_t errsize);
+
 /* Create and start a domain. On success *RET_DOM is a new reference. On
  * failure nothing is left behind and ERRBUF holds the one message to show. */
 int domain_create(const struct domain_create_args *a, struct domain **ret_dom,

@@ -162,10 +162,6 @@ static int plan_nic(struct domain *d, json_t *vifs, const char *spec, struct nic
 		snprintf(p->ifname, sizeof(p->ifname), "%s", p->v.vifname);
 	else
 		snprintf(p->ifname, sizeof(p->ifname), "vif%d.%d", d->domid, p->devid);
-	if (!netdev_name_valid(p->ifname)) {
-		snprintf(errbuf, errsize, "vif '%s': invalid interface name '%s'", spec, p->ifname);
-		return -EINVAL;
-	}
 	if (p->v.mac) {
 		snprintf(p->mac, sizeof(p->mac), "%s", p->v.mac);
 	} else {

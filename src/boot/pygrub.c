@@ -22,9 +22,10 @@ static bool is_ext_at(int fd, uint64_t offset)
 	return pread(fd, m, 2, (off_t)(offset + EXT_MAGIC_OFFSET)) == 2 && m[0] == 0x53 && m[1] == 0xef;
 }
 
-/* Byte offsets of the ext filesystems on DISK: the whole disk, or its MBR
- * partitions. Returns how many were found (at most MAX). */
-static int find_filesystems(const char *disk, uint64_t *offsets, int max)
+/* Byte offsets of the ext filesystems on the disk at BASE in DISK: the
+ * whole disk, or its MBR partitions. Returns how many were found (at most
+ * MAX). */
+static int find_filesystems(const char *disk, uint64_t base, uint64_t *offsets, int max)
 {
 	_cleanup_close_ int fd = open(disk, O_RDONLY | O_CLOEXEC);
 	uint8_t mbr[512];
@@ -32,18 +33,19 @@ static int find_filesystems(const char *disk, uint64_t *offsets, int max)
 
 	if (fd < 0)
 		return -errno;
-	if (is_ext_at(fd, 0)) {
-		offsets[0] = 0;
+	if (is_ext_at(fd, base)) {
+		offsets[0] = base;
 		return 1;
 	}
-	if (pread(fd, mbr, sizeof(mbr), 0) != sizeof(mbr) || mbr[510] != 0x55 || mbr[511] != 0xaa)
+	if (pread(fd, mbr, sizeof(mbr), (off_t)base) != sizeof(mbr) || mbr[510] != 0x55 ||
+	    mbr[511] != 0xaa)
 		return 0;
 	for (int i = 0; i < 4 && n < max; i++) {
 		const uint8_t *p = mbr + 446 + 16 * i;
 		uint64_t lba = (uint64_t)p[8] | (uint64_t)p[9] << 8 | (uint64_t)p[10] << 16 |
 			       (uint64_t)p[11] << 24;
-		if (p[4] != 0 && lba && is_ext_at(fd, lba * 512))
-			offsets[n++] = lba * 512;
+		if (p[4] != 0 && lba && is_ext_at(fd, base + lba * 512))
+			offsets[n++] = base + lba * 512;
 	}
 	return n;
 }
@@ -235,14 +237,14 @@ static int find_entry(const char *dev, struct boot_entry *ret)
 	return -ENOENT;
 }
 
-int pygrub_extract(const char *disk, const char *out_dir, struct boot_entry *ret, char *errbuf,
-		   size_t errsize)
+int pygrub_extract(const char *disk, uint64_t base, const char *label, const char *out_dir,
+		   struct boot_entry *ret, char *errbuf, size_t errsize)
 {
 	uint64_t offsets[4];
-	int n = find_filesystems(disk, offsets, 4);
+	int n = find_filesystems(disk, base, offsets, 4);
 
 	if (n < 0) {
-		snprintf(errbuf, errsize, "bootloader: cannot read '%s': %s", disk, strerror(-n));
+		snprintf(errbuf, errsize, "bootloader: cannot read '%s': %s", label, strerror(-n));
 		return n;
 	}
 	for (int i = 0; i < n; i++) {
@@ -271,7 +273,7 @@ int pygrub_extract(const char *disk, const char *out_dir, struct boot_entry *ret
 		}
 		if (r < 0) {
 			snprintf(errbuf, errsize, "bootloader: the boot menu on '%s' names '%s', which cannot be read: %s",
-				 disk, what, strerror(-r));
+				 label, what, strerror(-r));
 			boot_entry_release(&e);
 			return r;
 		}
@@ -285,6 +287,6 @@ int pygrub_extract(const char *disk, const char *out_dir, struct boot_entry *ret
 		return 0;
 	}
 	snprintf(errbuf, errsize,
-		 "bootloader: no boot menu or /vmlinuz found on an ext2/3/4 filesystem of '%s'", disk);
+		 "bootloader: no boot menu or /vmlinuz found on an ext2/3/4 filesystem of '%s'", label);
 	return -ENOENT;
 }

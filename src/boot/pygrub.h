@@ -12,14 +12,16 @@
 #define DOMUS_PYGRUB_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "boot/bootmenu.h"
 
-/* Extract from the raw disk image or block device DISK into OUT_DIR.
- * On success RET holds the copied kernel (and initrd) paths in OUT_DIR and
- * the menu's kernel arguments. On failure ERRBUF says why. Returns 0 or
- * -errno. */
-int pygrub_extract(const char *disk, const char *out_dir, struct boot_entry *ret, char *errbuf,
-		   size_t errsize);
+/* Extract from the raw disk that starts BASE bytes into the file or block
+ * device DISK (0 for a disk image; the extents of a logical volume
+ * otherwise) into OUT_DIR. LABEL names the disk in messages. On success
+ * RET holds the copied kernel (and initrd) paths in OUT_DIR and the menu's
+ * kernel arguments. On failure ERRBUF says why. Returns 0 or -errno. */
+int pygrub_extract(const char *disk, uint64_t base, const char *label, const char *out_dir,
+		   struct boot_entry *ret, char *errbuf, size_t errsize);
 
 #endif

@@ -226,6 +226,13 @@ static int state_save(struct domain *d)
 	return r;
 }
 
+void domain_persist(struct domain *d)
+{
+	int r = state_save(d);
+	if (r < 0)
+		log_err("domain %s (%d): cannot save its state: %s", d->name, d->domid, strerror(-r));
+}
+
 /* Fields of /proc/PID/stat: state (3), utime and stime (14, 15), start time
  * in ticks (22). Returns 0 or -errno. */
 struct proc_stat {
@@ -613,13 +620,17 @@ int domain_check(const struct domcfg *cfg, char *errbuf, size_t errsize)
 static int run_bootloader(struct domain *d, const struct launch_plan *p, struct boot_entry *ret,
 			  char *errbuf, size_t errsize)
 {
-	_cleanup_free_ char *base = NULL, *args = NULL;
+	_cleanup_free_ char *base = NULL, *args = NULL, *pv = NULL, *label = NULL;
 	const struct qemu_disk *disk = NULL;
+	const char *lv = NULL;
+	uint64_t offset = 0;
 	int r;
 
 	for (size_t i = 0; i < p->n_disks && !disk; i++)
-		if (!p->disks[i].cdrom && p->disks[i].path)
+		if (!p->disks[i].cdrom && (p->disks[i].path || p->lvs[i])) {
 			disk = &p->disks[i];
+			lv = p->lvs[i];
+		}
 	if (!disk) {
 		snprintf(errbuf, errsize, "bootloader: the domain has no disk to boot from");
 		return -EINVAL;
@@ -629,7 +640,20 @@ static int run_bootloader(struct domain *d, const struct launch_plan *p, struct 
 			 disk->format);
 		return -EOPNOTSUPP;
 	}
-	r = pygrub_extract(disk->path, d->run_dir, ret, errbuf, errsize);
+	if (lv) {
+		/* Read the LV's extents in place on its PV (read-only). */
+		r = lvdisk_locate(lv, &pv, &offset);
+		if (r < 0) {
+			snprintf(errbuf, errsize, "bootloader: cannot read logical volume %s: %s", lv,
+				 r == -EMEDIUMTYPE ? "it is not one contiguous run on one PV"
+						   : strerror(-r));
+			return r;
+		}
+	}
+	label = lv ? strprintf("/dev/%s", lv) : strdup(disk->path);
+	if (!label)
+		return -ENOMEM;
+	r = pygrub_extract(lv ? pv : disk->path, offset, label, d->run_dir, ret, errbuf, errsize);
 	if (r < 0)
 		return r;
 	/* As pygrub --args: the config's root/extra follow the menu's own. */
@@ -642,7 +666,7 @@ static int run_bootloader(struct domain *d, const struct launch_plan *p, struct 
 	free(ret->args);
 	ret->args = TAKE_PTR(args);
 	log_info("domain %s (%d): bootloader found kernel '%s' in '%s'", d->name, d->domid,
-		 ret->title ? ret->title : "(default)", disk->path);
+		 ret->title ? ret->title : "(default)", label);
 	return 0;
 }
 
@@ -1433,6 +1457,7 @@ int domain_rename(struct domain *d, const char *new_name, char *errbuf, size_t e
 		snprintf(errbuf, errsize, "a domain called '%s' already exists", new_name);
 		return r;
 	}
+	lvdisk_retitle(d);
 	return state_save(d);
 }
 

@@ -129,6 +129,9 @@ pid_t spawn_detached(char **argv, const char *run_dir, const char *log_name);
 /* The start time of PID (/proc/PID/stat), or 0 if it is gone or a zombie. */
 unsigned long long proc_start_time(pid_t pid);
 
+/* Rewrite D's state.json (after its disk servers changed); logs failures. */
+void domain_persist(struct domain *d);
+
 /* JSON description for `list -l`. */
 json_t *domain_to_json(struct domain *d);
 

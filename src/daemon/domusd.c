@@ -9,6 +9,7 @@
  */
 #include "daemon/daemon.h"
 #include "daemon/domain.h"
+#include "daemon/lvdisk.h"
 #include "common/cleanup.h"
 #include "common/log.h"
 #include "common/sock.h"
@@ -182,6 +183,8 @@ int main(int argc, char **argv)
 	signal(SIGINT, on_signal);
 	api_networks_restore();
 	domain_reattach_all();
+	if (lvdisk_monitor_start(domain_persist) < 0)
+		log_err("cannot start the disk-server monitor");
 	host_start_domains();
 	if (relocation_start(errbuf, sizeof(errbuf)) < 0)
 		log_err("%s", errbuf);

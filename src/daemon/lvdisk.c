@@ -7,6 +7,7 @@
 #include "common/log.h"
 #include "common/sock.h"
 #include "common/util.h"
+#include "storage/holder.h"
 #include "storage/storage.h"
 
 #include <errno.h>
@@ -22,10 +23,15 @@
 
 #define SERVER_START_TIMEOUT_MS 10000
 #define SERVER_STOP_TIMEOUT_MS 5000
+#define MONITOR_PERIOD_MS 500
+#define RETRY_MAX_MS 60000
 
 static struct storage storage;
 static int storage_err;
 static pthread_once_t storage_once = PTHREAD_ONCE_INIT;
+/* Serialises starting and stopping servers, and guards every domain's
+ * disk_servers array and count (read under the domain's lock too). */
+static pthread_mutex_t servers_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static void storage_setup(void)
 {
@@ -140,6 +146,53 @@ int lvdisk_plan(const struct disk_spec *s, char **ret_lv, struct qemu_disk *ret_
 	return 1;
 }
 
+/* True if LV is the exception store of a snapshot (its bytes are not the
+ * snapshot's contents). */
+static bool is_cow_store(const struct lvm_vg *vg, const struct lvm_lv *lv)
+{
+	for (unsigned i = 0; i < vg->nlv; i++)
+		for (unsigned k = 0; k < vg->lvs[i]->nseg; k++)
+			if (streq(vg->lvs[i]->segs[k].cow_store, lv->name))
+				return true;
+	return false;
+}
+
+int lvdisk_locate(const char *name, char **ret_path, uint64_t *ret_offset)
+{
+	_cleanup_free_ char *vgname = strndup(name, strcspn(name, "/"));
+	const struct lvm_lv *lv;
+	const struct lvm_seg *first;
+	struct vg_handle h;
+	int r;
+
+	pthread_once(&storage_once, storage_setup);
+	if (storage_err < 0)
+		return storage_err;
+	if (!vgname || !strchr(name, '/'))
+		return vgname ? -EINVAL : -ENOMEM;
+	r = storage_vg_open(&storage, vgname, false, &h);
+	if (r < 0)
+		return r;
+	lv = vg_find_lv(h.vg, strchr(name, '/') + 1);
+	r = !lv ? -ENOENT : lv->nseg == 0 || is_cow_store(h.vg, lv) ? -EMEDIUMTYPE : 0;
+	first = r == 0 ? &lv->segs[0] : NULL;
+	for (unsigned k = 0; r == 0 && k < lv->nseg; k++) {
+		const struct lvm_seg *s = &lv->segs[k];
+		if (!streq(s->type, "striped") || s->stripe_count != 1 ||
+		    s->stripes[0].pv != first->stripes[0].pv ||
+		    s->stripes[0].pe != first->stripes[0].pe + (s->start_extent - first->start_extent))
+			r = -EMEDIUMTYPE;
+	}
+	if (r == 0) {
+		const struct lvm_pv *pv = h.vg->pvs[first->stripes[0].pv];
+		*ret_offset = (pv->pe_start + first->stripes[0].pe * h.vg->extent_size) * LVM_SECTOR;
+		*ret_path = pv->path ? strdup(pv->path) : NULL;
+		r = pv->path ? (*ret_path ? 0 : -ENOMEM) : -ENXIO;
+	}
+	storage_vg_close(&h);
+	return r;
+}
+
 /* ---- disk servers ---- */
 
 
@@ -185,14 +238,24 @@ static int wait_listening(const struct domain *d, const struct disk_server *ds)
 	}
 }
 
-/* Start (or restart) the server of DS for domain D. */
-static int spawn_server(const struct domain *d, struct disk_server *ds, char *errbuf,
-			size_t errsize)
+/* "domain NAME (id N)": who holds D's LVs, as refusals name it. */
+static char *holder_of(struct domain *d)
+{
+	char *who;
+
+	pthread_mutex_lock(&d->lock);
+	who = strprintf("domain %s (id %d)", d->name, d->domid);
+	pthread_mutex_unlock(&d->lock);
+	return who;
+}
+
+/* Start (or restart) the server of DS for domain D (servers_lock held). */
+static int spawn_server(struct domain *d, struct disk_server *ds, char *errbuf, size_t errsize)
 {
 	_cleanup_free_ char *bin = sibling_program("domus", "bin");
 	_cleanup_free_ char *sock = strprintf(QEMU_DISK_SOCK_FMT, ds->vdev);
 	_cleanup_free_ char *log = strprintf("disk-%s.log", ds->vdev);
-	_cleanup_free_ char *holder = strprintf("domain %s (id %d)", d->name, d->domid);
+	_cleanup_free_ char *holder = holder_of(d);
 	_cleanup_free_ char *abs_sock = strprintf("%s/%s", d->run_dir, sock ? sock : "");
 	const char *root = daemon_state.paths.root[0] ? daemon_state.paths.root : "/";
 	char *argv[12];
@@ -221,39 +284,16 @@ static int spawn_server(const struct domain *d, struct disk_server *ds, char *er
 			 strerror(-pid));
 		return pid;
 	}
+	pthread_mutex_lock(&d->lock);
 	ds->pid = pid;
 	ds->pid_start = proc_start_time(pid);
+	pthread_mutex_unlock(&d->lock);
 	r = wait_listening(d, ds);
 	if (r < 0) {
 		_cleanup_free_ char *msg = server_error(d->run_dir, ds->vdev);
 		snprintf(errbuf, errsize, "disk '%s': %s", ds->vdev,
 			 r == -ECHILD && msg ? msg : strerror(-r));
 	}
-	return r;
-}
-
-int lvdisk_start(struct domain *d, char *const *lvs, const struct qemu_disk *disks, size_t n,
-		 char *errbuf, size_t errsize)
-{
-	int r = 0;
-
-	for (size_t i = 0; i < n && r == 0; i++) {
-		struct disk_server *v, *ds;
-
-		if (!lvs[i])
-			continue;
-		v = realloc(d->disk_servers, (d->n_disk_servers + 1) * sizeof(*v));
-		if (!v)
-			return -ENOMEM;
-		d->disk_servers = v;
-		ds = &v[d->n_disk_servers];
-		*ds = (struct disk_server){ .vdev = strdup(disks[i].vdev), .lv = strdup(lvs[i]),
-					    .readonly = disks[i].readonly };
-		d->n_disk_servers++;
-		r = ds->vdev && ds->lv ? spawn_server(d, ds, errbuf, errsize) : -ENOMEM;
-	}
-	if (r < 0)
-		lvdisk_stop(d);
 	return r;
 }
 
@@ -276,7 +316,8 @@ static void stop_server(const struct disk_server *ds)
 	waitpid(ds->pid, NULL, WNOHANG);
 }
 
-void lvdisk_stop(struct domain *d)
+/* Stop and forget all of D's servers (servers_lock held). */
+static void stop_all_locked(struct domain *d)
 {
 	struct disk_server *v;
 	size_t n;
@@ -292,6 +333,45 @@ void lvdisk_stop(struct domain *d)
 		free(v[i].lv);
 	}
 	free(v);
+}
+
+void lvdisk_stop(struct domain *d)
+{
+	pthread_mutex_lock(&servers_lock);
+	stop_all_locked(d);
+	pthread_mutex_unlock(&servers_lock);
+}
+
+int lvdisk_start(struct domain *d, char *const *lvs, const struct qemu_disk *disks, size_t n,
+		 char *errbuf, size_t errsize)
+{
+	int r = 0;
+
+	pthread_mutex_lock(&servers_lock);
+	for (size_t i = 0; i < n && r == 0; i++) {
+		struct disk_server *v, *ds;
+
+		if (!lvs[i])
+			continue;
+		pthread_mutex_lock(&d->lock);
+		v = realloc(d->disk_servers, (d->n_disk_servers + 1) * sizeof(*v));
+		if (v) {
+			d->disk_servers = v;
+			ds = &v[d->n_disk_servers++];
+			*ds = (struct disk_server){ .vdev = strdup(disks[i].vdev),
+						    .lv = strdup(lvs[i]),
+						    .readonly = disks[i].readonly };
+		}
+		pthread_mutex_unlock(&d->lock);
+		if (!v)
+			r = -ENOMEM;
+		else
+			r = ds->vdev && ds->lv ? spawn_server(d, ds, errbuf, errsize) : -ENOMEM;
+	}
+	if (r < 0)
+		stop_all_locked(d);
+	pthread_mutex_unlock(&servers_lock);
+	return r;
 }
 
 json_t *lvdisk_to_json(const struct domain *d)
@@ -341,26 +421,103 @@ int lvdisk_from_json(struct domain *d, json_t *arr)
 	return 0;
 }
 
-int lvdisk_revive(struct domain *d)
+/* Restart those of D's servers that died; how many (servers_lock held).
+ * A server that cannot be restarted is retried later, less and less
+ * often. */
+static int revive_locked(struct domain *d)
 {
+	uint64_t now = now_ms();
 	int count = 0;
 
 	for (size_t i = 0; i < d->n_disk_servers; i++) {
 		struct disk_server *ds = &d->disk_servers[i];
 		char errbuf[256];
+		bool live;
 		int r;
 
-		if (ds->pid > 0 && ds->pid_start && proc_start_time(ds->pid) == ds->pid_start)
+		pthread_mutex_lock(&d->lock);
+		live = ds->pid > 0 && ds->pid_start && proc_start_time(ds->pid) == ds->pid_start;
+		pthread_mutex_unlock(&d->lock);
+		if (!live && ds->pid > 0)
+			waitpid(ds->pid, NULL, WNOHANG); /* ours if this daemon started it */
+		if (live || now < ds->retry_ms)
 			continue;
 		r = spawn_server(d, ds, errbuf, sizeof(errbuf));
 		if (r < 0) {
-			log_err("domain %s (%d): cannot restart a disk server: %s", d->name, d->domid,
-				errbuf);
-			return r;
+			ds->retry_delay_ms = ds->retry_delay_ms ? ds->retry_delay_ms * 2 : 1000;
+			if (ds->retry_delay_ms > RETRY_MAX_MS)
+				ds->retry_delay_ms = RETRY_MAX_MS;
+			ds->retry_ms = now_ms() + ds->retry_delay_ms;
+			log_err("domain %s (%d): cannot restart the server of disk '%s' (next try in %u s): %s",
+				d->name, d->domid, ds->vdev, ds->retry_delay_ms / 1000, errbuf);
+			continue;
 		}
+		ds->retry_delay_ms = 0;
+		ds->retry_ms = 0;
 		log_info("domain %s (%d): restarted the server of disk '%s' (pid %d)", d->name,
 			 d->domid, ds->vdev, (int)ds->pid);
 		count++;
 	}
 	return count;
+}
+
+int lvdisk_revive(struct domain *d)
+{
+	int count;
+
+	pthread_mutex_lock(&servers_lock);
+	count = revive_locked(d);
+	pthread_mutex_unlock(&servers_lock);
+	return count;
+}
+
+static void *monitor_main(void *arg)
+{
+	void (*saved)(struct domain *) = (void (*)(struct domain *))arg;
+
+	for (;;) {
+		struct domain **v;
+		size_t n;
+
+		usleep(MONITOR_PERIOD_MS * 1000);
+		n = domain_list(&v);
+		for (size_t i = 0; i < n; i++) {
+			bool alive;
+
+			pthread_mutex_lock(&v[i]->lock);
+			alive = v[i]->state != DOM_DYING && !v[i]->gone;
+			pthread_mutex_unlock(&v[i]->lock);
+			if (alive && lvdisk_revive(v[i]) > 0)
+				saved(v[i]);
+		}
+		domain_list_free(v, n);
+	}
+	return NULL;
+}
+
+int lvdisk_monitor_start(void (*on_change)(struct domain *))
+{
+	pthread_t th;
+	int r = -pthread_create(&th, NULL, monitor_main, (void *)on_change);
+
+	if (r == 0)
+		pthread_detach(th);
+	return r;
+}
+
+void lvdisk_retitle(struct domain *d)
+{
+	_cleanup_free_ char *who = holder_of(d);
+
+	pthread_once(&storage_once, storage_setup);
+	if (!who || storage_err < 0)
+		return;
+	pthread_mutex_lock(&servers_lock);
+	for (size_t i = 0; i < d->n_disk_servers; i++) {
+		int r = lv_holder_retitle(&storage, d->disk_servers[i].pid, who);
+		if (r < 0 && r != -ENOENT)
+			log_warn("domain %s (%d): cannot rename the holder of %s: %s", d->name,
+				 d->domid, d->disk_servers[i].lv, strerror(-r));
+	}
+	pthread_mutex_unlock(&servers_lock);
 }

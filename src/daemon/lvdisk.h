@@ -15,6 +15,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "config/domcfg.h"
@@ -29,6 +30,8 @@ struct disk_server {
 	bool readonly;
 	pid_t pid;
 	unsigned long long pid_start; /* against pid reuse */
+	uint64_t retry_ms;            /* a failed restart: when to try again */
+	unsigned retry_delay_ms;
 };
 
 /* If disk S names an LV of this instance: 1 with *RET_LV ("VG/LV") and
@@ -52,8 +55,23 @@ void lvdisk_stop(struct domain *d);
 json_t *lvdisk_to_json(const struct domain *d);
 int lvdisk_from_json(struct domain *d, json_t *arr);
 
-/* At re-attach of a live domain: restart its disk servers that died.
- * Returns how many were restarted, or -errno. */
+/* Restart D's disk servers that died (at re-attach, and from the
+ * monitor). Returns how many were restarted. A server that fails to
+ * restart is retried later with a growing delay (up to a minute). */
 int lvdisk_revive(struct domain *d);
+
+/* Start the monitor thread: every half second it revives the dead disk
+ * servers of every live domain (QEMU's NBD client reconnects meanwhile)
+ * and calls ON_CHANGE(d) after restarting any of D's, to save its state. */
+int lvdisk_monitor_start(void (*on_change)(struct domain *d));
+
+/* After D was renamed: rewrite the holder records of its disk servers so
+ * that refusals name it by its new name. */
+void lvdisk_retitle(struct domain *d);
+
+/* Where LV ("VG/LV") lies when it is one contiguous run on one PV: *RET_PATH
+ * (malloc'd; the PV's file or device) and *RET_OFFSET (bytes). -EMEDIUMTYPE
+ * if it is striped, fragmented or a snapshot, another -errno otherwise. */
+int lvdisk_locate(const char *lv, char **ret_path, uint64_t *ret_offset);
 
 #endif

@@ -144,3 +144,41 @@ int lv_holder_describe(const struct storage *st, const char *lv_id, char **ret)
 {
 	return find_record(st, lv_id, false, ret);
 }
+
+/* The path of PID's record in the lock dir, or NULL. */
+static char *record_of(const struct storage *st, pid_t pid)
+{
+	_cleanup_free_ char *suffix = strprintf(".%d", (int)pid);
+	_cleanup_closedir_ DIR *dir = opendir(st->lock_dir);
+	struct dirent *de;
+
+	while (suffix && dir && (de = readdir(dir)))
+		if (startswith(de->d_name, "H_") && endswith(de->d_name, suffix))
+			return strprintf("%s/%s", st->lock_dir, de->d_name);
+	return NULL;
+}
+
+int lv_holder_retitle(const struct storage *st, pid_t pid, const char *who)
+{
+	_cleanup_free_ char *path = record_of(st, pid), *old = NULL, *text = NULL;
+	_cleanup_close_ int fd = -1;
+	bool rw;
+	int r;
+
+	if (!path)
+		return -ENOENT;
+	r = record_read(path, &rw, &old);
+	if (r < 0)
+		return r;
+	text = strprintf("%s %s\n", rw ? "rw" : "ro", who);
+	if (!text)
+		return -ENOMEM;
+	if (strlen(text) > RECORD_MAX)
+		return -ENAMETOOLONG;
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (pwrite(fd, text, strlen(text), 0) != (ssize_t)strlen(text))
+		return -EIO;
+	return ftruncate(fd, (off_t)strlen(text)) < 0 ? -errno : 0;
+}

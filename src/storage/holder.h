@@ -18,6 +18,7 @@
 #include "storage/storage.h"
 
 #include <stdbool.h>
+#include <sys/types.h>
 
 /* Record the calling process as a user of LV (uuid LV_ID), read-write if
  * RW, described by WHO. Returns the fd that keeps the record alive (pass
@@ -28,6 +29,14 @@ int lv_holder_add(const struct storage *st, const char *lv_id, const char *who, 
 
 /* Drop the record FD (from lv_holder_add) of the calling process. */
 void lv_holder_remove(const struct storage *st, const char *lv_id, int fd);
+
+/* Change the WHO of the live record of process PID (one process serves one
+ * LV, so it has at most one record) to WHO, keeping its mode: for a
+ * domain renamed while its disk servers run. The record is rewritten in
+ * place (its writer holds the lock on it) with the new line first, so a
+ * reader sees either line whole. 0, -ENOENT if PID has no live record, or
+ * another -errno. */
+int lv_holder_retitle(const struct storage *st, pid_t pid, const char *who);
 
 /* The WHO of a live record of LV (a read-write one first): 0 with *RET
  * malloc'd, or -ENOENT if nobody recorded using it. */

@@ -111,7 +111,11 @@ def test_seed_config_boots_and_writes_survive_reboot(instance, vg):
                                                       "vg0/dom1-disk"]):
         p = instance.run(*cmd, check=False)
         assert p.returncode != 0 and held in p.stderr, (cmd, p.stderr)
-    instance.run("destroy", "dom1")
+    # Renamed, it is named by its new name.
+    instance.run("rename", "dom1", "web")
+    p = instance.run("lvremove", "-f", "vg0/dom1-disk", check=False)
+    assert p.returncode != 0 and "in use by domain web (id 1)" in p.stderr, p.stderr
+    instance.run("destroy", "web")
     wait_for(lambda: not disk_servers(instance), 15, "disk servers to stop")
     instance.run("lvremove", "-f", "vg0/dom1-swap")
 
@@ -202,6 +206,15 @@ def test_guest_io_survives_daemon_and_server_restarts(instance, vg):
     assert "busy" in domains(instance)   # a new daemon, which revives the server
     wait_for(lambda: len(disk_servers(instance)) == 2, 15, "the disk server to be restarted")
     assert (instance.root / f"run/domus/dom/{domid}/disk-xvdb.sock").exists()
+    # A disk server dying while the daemon runs is restarted by its monitor.
+    old = [p for p in disk_servers(instance)
+           if b"disk-xvdb.sock" in open(f"/proc/{p}/cmdline", "rb").read()]
+    os.kill(old[0], signal.SIGKILL)
+    wait_for(lambda: len(disk_servers(instance)) == 2 and old[0] not in disk_servers(instance),
+             15, "the monitor to restart the disk server")
+    state = (instance.root / f"run/domus/dom/{domid}/state.json").read_text()
+    new = [p for p in disk_servers(instance) if f'"pid": {p}' in state]
+    assert len(new) == 2, state
     time.sleep(3)
     with agent(instance, "busy") as ga:
         ga.exec("touch /root/stop")
@@ -212,3 +225,31 @@ def test_guest_io_survives_daemon_and_server_restarts(instance, vg):
     instance.run("destroy", "busy")
     assert lv_sha256(instance, "vg0/data", 16 << 20) == written
     assert not disk_servers(instance)
+
+
+def test_pygrub_from_lv(instance, vg):
+    """Seed 001's bootloader = pygrub with the guest's disk on an LV: the
+    kernel is read from the LV's extents in place."""
+    from test_seeds import grub_disk
+    instance.run("lvcreate", "-L", "64M", "-n", "origami-disk", "vg0")
+    copy_into_lv(instance, grub_disk(instance), "vg0/origami-disk")
+    cfg = instance.root / "origami.cfg"
+    cfg.write_text('name = "origami"\nbootloader = "/usr/lib/xen-default/bin/pygrub"\n'
+                   'memory = 128\nroot = "/dev/xvda2 ro"\n'
+                   "disk = [ 'phy:/dev/vg0/origami-disk,xvda2,w' ]\n")
+    instance.run("create", cfg)
+    wait_ready(instance, "origami")
+    with agent(instance, "origami") as ga:
+        rc, out, _ = ga.exec("hostname")
+        assert rc == 0 and out.strip() == "from-grub", out
+    assert "bootloader found kernel 'Debian GNU/Linux, kit' in '/dev/vg0/origami-disk'" in \
+        instance.run("dmesg").stdout
+    instance.run("destroy", "origami")
+    # A snapshot's LV holds its exception store, not a filesystem: refused.
+    instance.run("lvcreate", "-s", "-L", "8M", "-n", "origami-snap", "vg0/origami-disk")
+    cfg.write_text(cfg.read_text().replace("origami-disk", "origami-snap"))
+    p = instance.run("create", cfg, check=False)
+    assert p.returncode != 0
+    assert "cannot read logical volume vg0/origami-snap: it is not one contiguous run" \
+        in p.stderr, p.stderr
+    assert "origami" not in domains(instance) and not disk_servers(instance)

@@ -23,7 +23,8 @@ struct daemon_conf {
 	char *accel_setting;   /* "auto", "kvm" or "tcg" (domus.conf `accel`) */
 	enum accel accel;      /* what domains get */
 	char *qemu_binary;     /* domus.conf `qemu` */
-	char *on_host_stop;    /* "save" or "shutdown" (domus.conf `on_host_stop`) */
+	char *on_host_stop;    /* "save", "migrate" or "shutdown" (domus.conf `on_host_stop`) */
+	char *host_stop_migrate_to; /* "HOST[:PORT]" for on_host_stop = "migrate", or NULL */
 	unsigned host_stop_timeout; /* seconds (domus.conf `host_stop_timeout`) */
 	char *relocation_listen;    /* "ADDR:PORT" or NULL: no relocation service */
 	json_t *relocation_hosts_allow; /* array of "ADDR" or "ADDR/PREFIX" */

@@ -66,6 +66,10 @@ static int conf_string(const struct xlcfg *cfg, const char *key, const char *def
 		snprintf(errbuf, errsize, "%s: '%s' must be a string", daemon_state.paths.conf_file, key);
 		return -EINVAL;
 	}
+	if (!v && !def) {
+		*ret = NULL; /* unset, no default */
+		return 0;
+	}
 	*ret = strdup(v ? v->str : def);
 	return *ret ? 0 : -ENOMEM;
 }
@@ -150,13 +154,24 @@ int daemon_conf_load(struct daemon *d, char *errbuf, size_t errsize)
 		r = conf_seconds(cfg, "host_stop_timeout", 300, &d->conf.host_stop_timeout, errbuf,
 				 errsize);
 	if (r == 0)
+		r = conf_string(cfg, "host_stop_migrate_to", NULL, &d->conf.host_stop_migrate_to, errbuf,
+				errsize);
+	if (r == 0)
 		r = conf_relocation(cfg, d, errbuf, errsize);
 	xlcfg_free(cfg);
 	if (r < 0)
 		return r;
-	if (!streq(d->conf.on_host_stop, "save") && !streq(d->conf.on_host_stop, "shutdown")) {
-		snprintf(errbuf, errsize, "%s: on_host_stop must be \"save\" or \"shutdown\", not '%s'",
+	if (!streq(d->conf.on_host_stop, "save") && !streq(d->conf.on_host_stop, "shutdown") &&
+	    !streq(d->conf.on_host_stop, "migrate")) {
+		snprintf(errbuf, errsize,
+			 "%s: on_host_stop must be \"save\", \"migrate\" or \"shutdown\", not '%s'",
 			 d->paths.conf_file, d->conf.on_host_stop);
+		return -EINVAL;
+	}
+	if (streq(d->conf.on_host_stop, "migrate") && !d->conf.host_stop_migrate_to) {
+		snprintf(errbuf, errsize,
+			 "%s: on_host_stop = \"migrate\" needs host_stop_migrate_to = \"HOST[:PORT]\"",
+			 d->paths.conf_file);
 		return -EINVAL;
 	}
 	if (streq(d->conf.accel_setting, "kvm")) {

@@ -1,13 +1,15 @@
 /* hostlife.c - what xendomains does: domains across host reboots.
  *
- * host-stop saves every running domain into var/lib/domus/save/NAME.save
- * (or shuts it down: domus.conf on_host_stop). At the first daemon start
+ * host-stop saves every running domain into var/lib/domus/save/NAME.save,
+ * or migrates it live to host_stop_migrate_to (saving it if that fails),
+ * or shuts it down (domus.conf on_host_stop). At the first daemon start
  * after the host booted (run/ is cleared at boot, so run/domus/host-started
  * is missing), saved domains are restored, each save file deleted only once
  * its domain runs again, and the VMs linked in etc/domus/auto/ start.
  */
 #include "daemon/daemon.h"
 #include "daemon/domain.h"
+#include "daemon/migrate.h"
 #include "daemon/save.h"
 #include "common/cleanup.h"
 #include "common/log.h"
@@ -104,7 +106,17 @@ static int stop_one(struct domain *d, const char *dir)
 	unsigned gen = d->generation;
 	int r;
 
-	if (streq(daemon_state.conf.on_host_stop, "save")) {
+	if (streq(daemon_state.conf.on_host_stop, "migrate")) {
+		json_t *report = NULL;
+		r = domain_migrate(d, daemon_state.conf.host_stop_migrate_to, true, NULL, &report,
+				   errbuf, sizeof(errbuf));
+		json_decref(report);
+		if (r == 0)
+			return 0;
+		log_err("host stop: cannot migrate %s to %s (%s); saving it", d->name,
+			daemon_state.conf.host_stop_migrate_to, errbuf);
+	}
+	if (!streq(daemon_state.conf.on_host_stop, "shutdown")) {
 		_cleanup_free_ char *path = strprintf("%s/%s.save", dir, d->name);
 		if (!path)
 			return -ENOMEM;

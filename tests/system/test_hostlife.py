@@ -3,6 +3,8 @@ and restored at the next host start; VMs linked in etc/domus/auto/ start."""
 import shutil
 import time
 
+import pytest
+
 from conftest import agent, domains, pv_cfg, qemu_pids, wait_for, wait_ready
 
 
@@ -66,3 +68,16 @@ def test_unrestorable_save_file_is_kept(instance):
     assert domains(instance) == {}
     assert (save_dir / "broken.save").exists()
     assert "cannot restore" in instance.run("dmesg").stdout
+
+
+@pytest.mark.parametrize("text,message", [
+    ('on_host_stop = "hibernate"\n', 'on_host_stop must be "save", "migrate" or "shutdown"'),
+    ('on_host_stop = "migrate"\n', 'needs host_stop_migrate_to = "HOST[:PORT]"'),
+    ('host_stop_migrate_to = 8002\n', "'host_stop_migrate_to' must be a string"),
+])
+def test_bad_host_stop_settings_are_refused(instance, text, message):
+    conf = instance.root / "etc/domus/domus.conf"
+    conf.parent.mkdir(parents=True, exist_ok=True)
+    conf.write_text(text)
+    p = instance.run("daemon", "start", check=False)
+    assert p.returncode != 0 and message in p.stderr, p.stderr

@@ -169,3 +169,25 @@ def test_target_killed_mid_copy(hosts):
         assert ga.exec("true")[0] == 0
     # The target, back up, has nothing left of it.
     assert domains(b.inst) == {}
+
+
+def test_host_stop_migrates_to_configured_host(hosts):
+    """xendomains' XENDOMAINS_MIGRATE: host-stop moves the running domains
+    to another host instead of saving them."""
+    a, b = hosts
+    a.inst.run("daemon", "stop")
+    conf = a.inst.root / "etc/domus/domus.conf"
+    conf.write_text(conf.read_text() + 'on_host_stop = "migrate"\n'
+                    f'host_stop_migrate_to = "{ADDR_B}:8002"\n')
+    a.start(conf.read_text())
+    guest_on(a, "evacuee")
+    with agent(a.inst, "evacuee") as ga:
+        ga.exec("echo still-here > /tmp/mark")
+    a.inst.run("host-stop", timeout=300)
+    assert domains(a.inst) == {} and qemu_pids(a.inst) == []
+    assert not list((a.inst.root / "var/lib/domus/save").glob("*.save"))
+    assert domains(b.inst)["evacuee"]["state"] == "running"
+    with agent(b.inst, "evacuee") as ga:
+        rc, out, _ = ga.exec("cat /tmp/mark")
+        assert rc == 0 and out.strip() == "still-here", out
+    b.inst.run("destroy", "evacuee")

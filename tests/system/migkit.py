@@ -32,7 +32,8 @@ import time
 import uuid
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from conftest import DOMUS, KIT, LOGS, Instance, agent, domains, wait_for, wait_ready  # noqa: E402
+from conftest import DOMUS, KIT, Instance, domains, wait_for  # noqa: E402
+from qga import GuestAgent  # noqa: E402
 
 NET = "10.89.0"
 ADDR_A, ADDR_B, ADDR_SAN, ADDR_CLI, GUEST_IP = (f"{NET}.1", f"{NET}.2", f"{NET}.10",
@@ -218,7 +219,14 @@ vif = [ 'mac={mac}, bridge=xenbr0' ]
         return path
 
     def start_echo(self, inst, name, port=ECHO_PORT):
-        with agent(inst, name) as ga:
+        """The echo server in domain NAME of INST, through its agent."""
+        domid = domains(inst)[name]["domid"]
+        self.start_echo_at(inst.root / f"run/domus/dom/{domid}/qga.sock", port)
+
+    @staticmethod
+    def start_echo_at(qga_sock, port=ECHO_PORT):
+        """The echo server in the guest whose agent listens on QGA_SOCK."""
+        with GuestAgent(str(qga_sock)) as ga:
             rc, out, err = ga.exec(f"setsid nc -l -p {port} -e cat </dev/null >/dev/null "
                                    "2>&1 &")
             assert rc == 0, err

@@ -130,7 +130,8 @@ def domus_run(lab, dirty):
             "connect": (t_in - t_call) * 1000,
             "before": rep["total_ms"] - q["qemu_total_ms"] - rep["switchover_ms"] - after,
             "after": rep["switchover_ms"] + after,
-            "ok": res["error"] is None and res["bad"] == 0 and res["received"] == res["sent"]}, \
+            "ok": res["error"] is None and res["bad"] == 0 and res["received"] == res["sent"],
+            "stream": res}, \
         [x.decode() for x in argv]
 
 
@@ -180,7 +181,8 @@ def qemu_run(lab, argv, dirty, n):
                 "qemu_total": info.get("total-time"), "switchover": float("nan"),
                 "orch": float("nan"), "connect": float("nan"), "before": float("nan"),
                 "after": float("nan"),
-                "ok": res["error"] is None and res["bad"] == 0 and res["received"] == res["sent"]}
+                "ok": res["error"] is None and res["bad"] == 0 and res["received"] == res["sent"],
+                "stream": res}
     finally:
         for p in (pa, pb):
             if p:

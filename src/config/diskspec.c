@@ -7,7 +7,8 @@
  * target (`phy:`, `file:`, `tap:aio:`, `qcow2:`...) set the format (and
  * backend), so `phy:/dev/vg/lv,xvda2,w` reads as target, vdev, access. The
  * xm-era `target,vdev,access` form without prefix is recognised when the
- * second field is a device name and not a format.
+ * second field is a device name and not a format. A target that is an NBD
+ * URI (nbduri.c) may be positional even with its `?socket=`, and is checked.
  */
 #include "config/domcfg.h"
 #include "config/internal.h"
@@ -260,6 +261,8 @@ static int one_param(struct disk_parse *dp, char *tok)
 	}
 	if (!strcmp(tok, "discard") || !strcmp(tok, "no-discard") || !strcmp(tok, "direct-io-safe"))
 		return 0;
+	if (disk_target_is_nbd(tok))
+		return positional(dp, tok);  /* "nbd+unix:///x?socket=/p" is no key=value */
 	eq = strchr(tok, '=');
 	if (!eq)
 		return positional(dp, tok);
@@ -282,6 +285,13 @@ static int finish(struct disk_parse *dp, const char *spec)
 				  "disk '%s'", spec);
 	if (dp->d.cdrom)
 		dp->d.readonly = true;
+	if (disk_target_is_nbd(dp->d.target)) {
+		struct disk_nbd n;
+		int r = disk_nbd_parse(dp->d.target, &n, dp->err, dp->errsize);
+		if (r < 0)
+			return r;
+		disk_nbd_release(&n);
+	}
 	return 0;
 }
 

@@ -176,7 +176,16 @@ static int disk_from_json(json_t *o, struct disk_spec *d)
 	    (r = get_bool(o, "cdrom", &d->cdrom)) < 0 || (r = get_bool(o, "phy", &d->phy)) < 0)
 		return r;
 	d->format = (enum disk_format)format;
-	return d->vdev && disk_vdev_valid(d->vdev) && (d->target || d->cdrom) ? 0 : -EINVAL;
+	if (!d->vdev || !disk_vdev_valid(d->vdev) || !(d->target || d->cdrom))
+		return -EINVAL;
+	if (disk_target_is_nbd(d->target)) {
+		struct disk_nbd n;
+		char msg[256];
+		if ((r = disk_nbd_parse(d->target, &n, msg, sizeof(msg))) < 0)
+			return r;
+		disk_nbd_release(&n);
+	}
+	return 0;
 }
 
 static int vif_from_json(json_t *o, struct vif_spec *v)

@@ -49,6 +49,15 @@ struct disk_spec {
 	bool phy;            /* legacy "phy:" prefix (target is a device or LV path) */
 };
 
+/* A disk target naming a remote NBD export (nbduri.c). */
+#define DISK_NBD_DEFAULT_PORT 10809
+struct disk_nbd {
+	char *host;          /* TCP: host name or address (IPv6 without brackets); NULL for Unix */
+	unsigned port;       /* TCP port (default 10809) */
+	char *socket;        /* Unix: absolute socket path; NULL for TCP */
+	char *export;        /* export name, percent-decoded; "" = the server's default */
+};
+
 /* One `vif = [...]` entry (xl-network-configuration). */
 struct vif_spec {
 	char *mac;           /* "00:16:3e:xx:xx:xx" lowercase, or NULL = generate */
@@ -101,6 +110,16 @@ int domcfg_from_xlcfg(const struct xlcfg *cfg, struct domcfg **ret, struct xlcfg
 /* Parse one disk spec string. Returns 0 or -EINVAL with ERRBUF filled. */
 int disk_spec_parse(const char *spec, struct disk_spec *ret, char *errbuf, size_t errsize);
 void disk_spec_release(struct disk_spec *d);
+
+/* Whether disk TARGET is meant as an NBD URI (starts with an nbd scheme:
+ * "nbd:", "nbd+", "nbds:", "nbds+"), well-formed or not. */
+bool disk_target_is_nbd(const char *target);
+
+/* Parse an NBD disk target: nbd://HOST[:PORT][/EXPORT], nbd+tcp://...,
+ * [IPv6] hosts, nbd+unix:///[EXPORT]?socket=/ABS/PATH. Returns 0, or
+ * -EINVAL with ERRBUF filled (quoting URI), or -ENOMEM. */
+int disk_nbd_parse(const char *uri, struct disk_nbd *ret, char *errbuf, size_t errsize);
+void disk_nbd_release(struct disk_nbd *n);
 
 /* A guest disk name domus accepts: xvdX, hdX, sdX or vdX (X: 1-3 letters,
  * one for hd) with an optional partition number 1-255, no "/dev/". */

@@ -11,6 +11,7 @@
 #include "daemon/console.h"
 #include "daemon/daemon.h"
 #include "daemon/lvdisk.h"
+#include "daemon/remotedisk.h"
 #include "daemon/netdev.h"
 #include "daemon/save.h"
 #include "net/net.h"
@@ -360,6 +361,7 @@ static void net_owner(char ret[9])
 struct launch_plan {
 	struct qemu_disk disks[16];
 	char *lvs[16];            /* "VG/LV" of disks on Domus LVs, else NULL */
+	struct disk_nbd remotes[16]; /* disks on a storage host (remotedisk.h) */
 	size_t n_disks;
 	struct qemu_nic nics[8];
 	char *ifnames[8];
@@ -372,8 +374,10 @@ struct launch_plan {
 
 static void launch_plan_release(struct launch_plan *p)
 {
-	for (size_t i = 0; i < p->n_disks; i++)
+	for (size_t i = 0; i < p->n_disks; i++) {
 		free(p->lvs[i]);
+		disk_nbd_release(&p->remotes[i]);
+	}
 	for (size_t i = 0; i < p->n_nics; i++) {
 		free(p->ifnames[i]);
 		free(p->macs[i]);
@@ -415,7 +419,10 @@ static int plan_disks(const struct domcfg *c, struct launch_plan *p, char *errbu
 				snprintf(errbuf, errsize, "disk '%s' is configured twice", s->vdev);
 				return -EINVAL;
 			}
-		r = lvdisk_plan(s, &p->lvs[p->n_disks], &p->disks[p->n_disks], errbuf, errsize);
+		r = remotedisk_plan(s, &p->remotes[p->n_disks], &p->disks[p->n_disks], errbuf,
+				    errsize);
+		if (r == 0)
+			r = lvdisk_plan(s, &p->lvs[p->n_disks], &p->disks[p->n_disks], errbuf, errsize);
 		if (r < 0)
 			return r;
 		if (r > 0) {

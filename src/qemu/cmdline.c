@@ -171,6 +171,29 @@ static int ide_index(const char *vdev)
 	return idx >= 0 && idx < 4 ? idx : -1;
 }
 
+/* The -drive value for an export of a remote NBD server (TCP or Unix). */
+static int add_remote_drive(struct argv_builder *b, const struct qemu_disk *d, size_t i)
+{
+	const struct disk_nbd *n = d->remote;
+	_cleanup_free_ char *where = n->socket ? qemu_escape(n->socket) : qemu_escape(n->host);
+	_cleanup_free_ char *export = qemu_escape(n->export ? n->export : "");
+
+	if (!where || !export)
+		return -ENOMEM;
+	if (n->socket)
+		add(b, "file.driver=nbd,file.server.type=unix,file.server.path=%s%s%s,"
+		    "file.reconnect-delay=%d,if=none,id=disk%zu,format=%s%s%s", where,
+		    *export ? ",file.export=" : "", export, QEMU_NBD_RECONNECT_DELAY_S, i, d->format,
+		    d->readonly || d->cdrom ? ",readonly=on" : "", d->cdrom ? ",media=cdrom" : "");
+	else
+		add(b, "file.driver=nbd,file.server.type=inet,file.server.host=%s,"
+		    "file.server.port=%u%s%s,file.reconnect-delay=%d,if=none,id=disk%zu,format=%s%s%s",
+		    where, n->port, *export ? ",file.export=" : "", export,
+		    QEMU_NBD_RECONNECT_DELAY_S, i, d->format,
+		    d->readonly || d->cdrom ? ",readonly=on" : "", d->cdrom ? ",media=cdrom" : "");
+	return 0;
+}
+
 static int add_disks(struct argv_builder *b, const struct qemu_launch *l, char *errbuf,
 		     size_t errsize)
 {
@@ -181,7 +204,10 @@ static int add_disks(struct argv_builder *b, const struct qemu_launch *l, char *
 		if (d->path && !path)
 			return -ENOMEM;
 		add(b, "-drive");
-		if (d->nbd)
+		if (d->remote) {
+			if (add_remote_drive(b, d, i) < 0)
+				return -ENOMEM;
+		} else if (d->nbd)
 			add(b, "file.driver=nbd,file.server.type=unix,file.server.path=" QEMU_DISK_SOCK_FMT
 			    ",file.reconnect-delay=%d,if=none,id=disk%zu,format=raw%s", d->vdev,
 			    QEMU_NBD_RECONNECT_DELAY_S, i, d->readonly ? ",readonly=on" : "");

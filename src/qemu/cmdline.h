@@ -21,7 +21,8 @@
 #define QEMU_DISK_SOCK_FMT "disk-%s.sock"  /* a disk server's, by vdev */
 
 /* How long QEMU's NBD client holds guest I/O while it reconnects to a
- * disk server that restarted, before failing it. */
+ * disk server that restarted (or a storage host that had a hiccup),
+ * before failing it. */
 #define QEMU_NBD_RECONNECT_DELAY_S 60
 
 enum accel { ACCEL_TCG, ACCEL_KVM };
@@ -38,6 +39,7 @@ struct qemu_disk {
 	const char *vdev;     /* guest name: "xvda2" */
 	bool readonly, cdrom;
 	bool nbd;             /* served on QEMU_DISK_SOCK_FMT (path unused) */
+	const struct disk_nbd *remote; /* an export of a remote NBD server (path unused) */
 };
 
 struct qemu_nic {

@@ -97,6 +97,35 @@ static void test_nbd_disk(void **state)
 	domcfg_free(c);
 }
 
+/* Disks on a storage host: QEMU's NBD client on TCP or a Unix socket, with
+ * the export name, read-only honoured, reconnecting after a hiccup. */
+static void test_remote_nbd_disk(void **state)
+{
+	struct domcfg *c = cfg_from("name='dom1'\nkernel='/k'\nmemory=128\n");
+	struct disk_nbd tcp = { .host = (char *)"fd00::10", .port = 2000, .export = (char *)"vg0/a,b" };
+	struct disk_nbd unx = { .socket = (char *)"/run/san.sock", .export = (char *)"" };
+	struct qemu_disk disks[] = {
+		{ .format = "raw", .vdev = "xvda2", .remote = &tcp },
+		{ .format = "qcow2", .vdev = "xvdb", .remote = &unx, .readonly = true },
+	};
+	struct qemu_launch l = { .binary = "qemu", .cfg = c, .console_log = "/l", .disks = disks,
+				 .n_disks = 2 };
+	_cleanup_strv_free_ char **argv = NULL;
+	char err[256];
+
+	assert_int_equal(qemu_build_argv(&l, &argv, err, sizeof(err)), 0);
+	assert_non_null(find_opt(argv, "-drive", "file.driver=nbd,file.server.type=inet,"
+				 "file.server.host=fd00::10,file.server.port=2000,"
+				 "file.export=vg0/a,,b,file.reconnect-delay=60,if=none,id=disk0,"
+				 "format=raw"));
+	assert_null(find_opt(argv, "-drive", "format=raw,readonly"));
+	assert_non_null(find_opt(argv, "-drive", "file.driver=nbd,file.server.type=unix,"
+				 "file.server.path=/run/san.sock,file.reconnect-delay=60,if=none,"
+				 "id=disk1,format=qcow2,readonly=on"));
+	assert_non_null(find_opt(argv, "-device", "virtio-blk-pci,drive=disk0,serial=xvda2"));
+	domcfg_free(c);
+}
+
 static void test_hvm_domain(void **state)
 {
 	struct domcfg *c = cfg_from("builder='hvm'\nname='w'\nmemory=256\nboot='dc'\nvnc=1\n"
@@ -161,6 +190,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_pv_domain),
 		cmocka_unit_test(test_nbd_disk),
+		cmocka_unit_test(test_remote_nbd_disk),
 		cmocka_unit_test(test_hvm_domain),
 		cmocka_unit_test(test_hvm_too_many_ide),
 		cmocka_unit_test(test_nic_models),

@@ -128,6 +128,92 @@ static void test_disk_errors(void **state)
 	disk_err("");
 }
 
+static void check_nbd(const char *uri, const char *host, unsigned port, const char *socket,
+		      const char *export)
+{
+	struct disk_nbd n;
+
+	if (disk_nbd_parse(uri, &n, errbuf, sizeof(errbuf)) < 0)
+		fail_msg("nbd '%s': %s", uri, errbuf);
+	if (host)
+		assert_string_equal(n.host, host);
+	else
+		assert_null(n.host);
+	if (socket)
+		assert_string_equal(n.socket, socket);
+	else
+		assert_null(n.socket);
+	assert_int_equal(n.port, port);
+	assert_string_equal(n.export, export);
+	disk_nbd_release(&n);
+}
+
+static const char *nbd_err(const char *uri)
+{
+	struct disk_nbd n = { .host = (char *)"untouched" };
+
+	assert_int_equal(disk_nbd_parse(uri, &n, errbuf, sizeof(errbuf)), -EINVAL);
+	assert_string_equal(n.host, "untouched");
+	return errbuf;
+}
+
+static void test_disk_nbd(void **state)
+{
+	struct disk_spec d;
+
+	check_nbd("nbd://san:10809/vg0/web-root", "san", 10809, NULL, "vg0/web-root");
+	check_nbd("nbd://10.0.0.9/x", "10.0.0.9", 10809, NULL, "x");
+	check_nbd("nbd+tcp://san.example.org:2000", "san.example.org", 2000, NULL, "");
+	check_nbd("nbd://[fd00::9]:10810/a%20b", "fd00::9", 10810, NULL, "a b");
+	check_nbd("nbd://san/", "san", 10809, NULL, "");
+	check_nbd("nbd+unix:///disk?socket=/run/san.sock", NULL, 10809, "/run/san.sock", "disk");
+	check_nbd("nbd+unix://?socket=/s", NULL, 10809, "/s", "");
+	assert_false(disk_target_is_nbd("/dev/vg/lv"));
+	assert_false(disk_target_is_nbd(NULL));
+	assert_true(disk_target_is_nbd("nbds://x"));
+
+	assert_string_equal(nbd_err("nbd://san:0/x"), "bad port '0' in 'nbd://san:0/x' "
+			    "(expected 1-65535)");
+	assert_string_equal(nbd_err("nbd://san:65536/x"), "bad port '65536' in "
+			    "'nbd://san:65536/x' (expected 1-65535)");
+	nbd_err("nbd://san:/x");
+	nbd_err("nbd://san:12a/x");
+	assert_string_equal(nbd_err("nbd:///x"), "missing host in 'nbd:///x' (expected "
+			    "nbd://HOST[:PORT]/EXPORT or nbd+unix:///EXPORT?socket=PATH)");
+	assert_string_equal(nbd_err("nbd:san:10809"), "bad NBD URI 'nbd:san:10809' (expected "
+			    "nbd://HOST[:PORT]/EXPORT or nbd+unix:///EXPORT?socket=PATH)");
+	assert_string_equal(nbd_err("nbds://san/x"), "'nbds://san/x': NBD over TLS is not "
+			    "supported (expected nbd://HOST[:PORT]/EXPORT or "
+			    "nbd+unix:///EXPORT?socket=PATH)");
+	nbd_err("nbd+rdma://san/x");
+	nbd_err("nbd://sa_n/x");
+	nbd_err("nbd://[fd00::9/x");
+	nbd_err("nbd://[]/x");
+	nbd_err("nbd://san/x?socket=/s");
+	nbd_err("nbd://san/a%2");
+	nbd_err("nbd://san/a%00b");
+	nbd_err("nbd://san/a%0ab");
+	assert_string_equal(nbd_err("nbd+unix:///x"), "'nbd+unix:///x': missing ?socket=PATH");
+	nbd_err("nbd+unix://host/x?socket=/s");
+	nbd_err("nbd+unix:///x?socket=rel.sock");
+	nbd_err("nbd+unix:///x?sock=/s");
+	nbd_err("nbd+unix:///x?socket=/s&a=b");
+
+	/* as disk targets: positional (with its '?socket='), target=, checked */
+	check_disk("nbd://san:10809/vg0/web,raw,xvda2,w", "nbd://san:10809/vg0/web", "xvda2",
+		   DISK_FORMAT_RAW, false, false);
+	check_disk("nbd+unix:///web?socket=/run/s.sock,xvda,r", "nbd+unix:///web?socket=/run/s.sock",
+		   "xvda", DISK_FORMAT_RAW, true, false);
+	check_disk("vdev=xvdb, access=ro, target=nbd://san/data", "nbd://san/data", "xvdb",
+		   DISK_FORMAT_RAW, true, false);
+	d = disk_ok("format=qcow2,vdev=xvdc,target=nbd+unix:///q?socket=/s");
+	assert_int_equal(d.format, DISK_FORMAT_QCOW2);
+	disk_spec_release(&d);
+	assert_string_equal(disk_err("nbd://san:99999/x,raw,xvda,w"), "bad port '99999' in "
+			    "'nbd://san:99999/x' (expected 1-65535)");
+	disk_err("vdev=xvda,target=nbd:/x");
+}
+
 static struct vif_spec vif_ok(const char *spec)
 {
 	struct vif_spec v;
@@ -492,6 +578,7 @@ int main(int argc, char **argv)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_disk_forms),
 		cmocka_unit_test(test_disk_errors),
+		cmocka_unit_test(test_disk_nbd),
 		cmocka_unit_test(test_vif),
 		cmocka_unit_test(test_rate),
 		cmocka_unit_test(test_defaults),

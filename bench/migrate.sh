@@ -1,0 +1,29 @@
+#!/bin/bash
+# bench/migrate.sh - live migration: Domus against QEMU's own, same run.
+#
+# Five network namespaces (tests/system/migkit.py): hosts A and B with their
+# own instance roots and domusd (mutual TLS), a SAN exporting the guest's
+# root LV with `domus nbd-serve --tcp`, a client streaming numbered records
+# through one TCP connection to an echo server in the guest, and a switch
+# bridge joining them. For an idle 256 MiB guest and one dirtying 64 MiB of
+# memory in a loop, BENCH_RUNS times each (default 3, medians):
+#   domus  `migrate --live` (the daemon's migrate API call) A -> B
+#   qemu   the same QEMU command line started by hand in A and B, QMP
+#          `migrate tcp:B` with the parameters Domus sets
+# and prints QEMU-reported downtime, the stream's largest gap, total time,
+# QEMU's own total time, Domus orchestration (total - QEMU's total; before
+# the copy / after it), and the Domus/QEMU ratios. Targets (issue 6):
+# downtime within 10% of QEMU's, idle downtime < 50 ms, orchestration
+# before + after the copy < 300 ms. Run as root.
+#
+#   bench/migrate.sh [BUILD_DIR]        BENCH_RUNS=1 bench/migrate.sh
+set -euo pipefail
+
+BUILD=$(realpath "${1:-build}")
+for tool in qemu-system-x86_64 qemu-img certtool ss bridge /usr/bin/python3; do
+	command -v "$tool" >/dev/null || { echo "bench: $tool is not installed" >&2; exit 1; }
+done
+[ -x "$BUILD/domus" ] || { echo "bench: $BUILD/domus not built" >&2; exit 1; }
+[ -f "$BUILD/guest/rootfs.img" ] || { echo "bench: guest kit missing (make guest)" >&2; exit 1; }
+[ "$(id -u)" = 0 ] || { echo "bench: run as root (network namespaces)" >&2; exit 1; }
+DOMUS_BUILD=$BUILD exec /usr/bin/python3 "$(dirname "$0")/migrate.py"

@@ -20,7 +20,7 @@ DEB_PACKAGES := \
 	busybox-static cpio lz4 e2fsprogs kmod \
 	syslinux syslinux-common mtools \
 	iproute2 bridge-utils iputils-ping procps psmisc util-linux \
-	lvm2 nbdkit libnbd-bin fio \
+	lvm2 nbdkit libnbd-bin libnbd-dev fio \
 	libgnutls28-dev gnutls-bin \
 	openvswitch-switch nftables dnsmasq-base iperf3
 

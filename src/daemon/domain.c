@@ -634,13 +634,18 @@ static int run_bootloader(struct domain *d, const struct launch_plan *p, struct 
 	int r;
 
 	for (size_t i = 0; i < p->n_disks && !disk; i++)
-		if (!p->disks[i].cdrom && (p->disks[i].path || p->lvs[i])) {
+		if (!p->disks[i].cdrom && (p->disks[i].path || p->lvs[i] || p->disks[i].remote)) {
 			disk = &p->disks[i];
 			lv = p->lvs[i];
 		}
 	if (!disk) {
 		snprintf(errbuf, errsize, "bootloader: the domain has no disk to boot from");
 		return -EINVAL;
+	}
+	if (disk->remote) {
+		snprintf(errbuf, errsize, "bootloader: disk '%s' is on an NBD server; pygrub reads "
+			 "disk files and logical volumes of this host only (use kernel=)", disk->vdev);
+		return -EOPNOTSUPP;
 	}
 	if (!streq(disk->format, "raw")) {
 		snprintf(errbuf, errsize, "bootloader: disk '%s' must be raw, not %s", disk->vdev,

@@ -1101,6 +1101,10 @@ static int launch(struct domain *d, const struct domain_create_args *a, char *er
 			continue;
 		r = attach_port(d, &plan, i, errbuf, errsize);
 	}
+	/* Loading a migration takes long: a daemon killed meanwhile must find
+	 * the half-made domain (and its disk servers) to clean up. */
+	if (r == 0 && a->incoming_fd >= 0)
+		r = state_save(d);
 	if (r == 0 && a->incoming_fd >= 0)
 		r = save_receive(d, a->incoming_fd, errbuf, errsize);
 	else if (r == 0 && d->cfg->maxmem_mb > d->cfg->memory_mb)

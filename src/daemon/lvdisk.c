@@ -502,6 +502,9 @@ static int remove_lv(const char *name)
 	struct vg_handle h;
 	int r;
 
+	pthread_once(&storage_once, storage_setup);
+	if (storage_err < 0)
+		return storage_err;
 	if (!vg)
 		return -ENOMEM;
 	r = storage_vg_open(&storage, vg, true, &h);

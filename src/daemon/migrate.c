@@ -26,6 +26,7 @@
 #include "relocation/tlschan.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -615,6 +616,79 @@ static char *incoming_disk(const char *token, const char *vdev)
 	return name;
 }
 
+/* The LVs an incoming migration created, journaled in
+ * LIB_DIR/migrate-in-NAME.json until it succeeds or they are removed, so
+ * that a daemon killed mid-copy removes them when it starts again. */
+static char *journal_path(const char *name)
+{
+	return strprintf("%s/migrate-in-%s.json", daemon_state.paths.lib_dir, name);
+}
+
+static int journal_write(const char *name, char **created)
+{
+	_cleanup_free_ char *path = journal_path(name);
+	_cleanup_free_ char *text = NULL;
+	_cleanup_json_ json_t *j = json_array();
+
+	for (size_t i = 0; j && created && created[i]; i++)
+		json_array_append_new(j, json_string(created[i]));
+	if (!path || !j)
+		return -ENOMEM;
+	if (json_array_size(j) == 0)
+		return 0;
+	text = json_dumps(j, JSON_COMPACT);
+	return text ? write_file_atomic(path, text, strlen(text), 0600) : -ENOMEM;
+}
+
+static void journal_remove(const char *name)
+{
+	_cleanup_free_ char *path = journal_path(name);
+	if (path)
+		unlink(path);
+}
+
+static bool domain_exists(const char *name)
+{
+	struct domain *d = domain_lookup(name);
+	if (d)
+		domain_unref(d);
+	return d != NULL;
+}
+
+/* At start: remove the LVs of incoming migrations that did not finish (no
+ * domain NAME nor NAME--incoming runs here). */
+static void recover_incoming(void)
+{
+	_cleanup_closedir_ DIR *dir = opendir(daemon_state.paths.lib_dir);
+	struct dirent *de;
+
+	while (dir && (de = readdir(dir))) {
+		_cleanup_free_ char *name = NULL, *tmp = NULL, *path = NULL, *text = NULL;
+		_cleanup_json_ json_t *j = NULL;
+		char **lvs;
+		size_t len = strlen(de->d_name), i;
+		json_t *e;
+
+		if (!startswith(de->d_name, "migrate-in-") || len < 17 ||
+		    !streq(de->d_name + len - 5, ".json"))
+			continue;
+		name = strndup(de->d_name + 11, len - 16);
+		tmp = name ? strprintf("%s--incoming", name) : NULL;
+		path = name ? journal_path(name) : NULL;
+		if (!tmp || !path || domain_exists(name) || domain_exists(tmp))
+			continue;
+		if (read_file(path, 1 << 20, &text, NULL) == 0)
+			j = json_loads(text, 0, NULL);
+		lvs = calloc(json_array_size(j) + 1, sizeof(char *));
+		json_array_foreach(j, i, e)
+			if (lvs)
+				lvs[i] = strdup(json_string_value(e) ?: "");
+		log_info("unfinished incoming migration of %s: removing its logical volumes", name);
+		lvdisk_remove_created(lvs);
+		unlink(path);
+	}
+}
+
 /* An incoming migration as the target sees it. */
 struct receive {
 	struct domain *d;
@@ -633,7 +707,8 @@ static int receive_check(struct receive *rc, json_t *begin, struct domcfg **ret_
 	struct domain *existing;
 	int r;
 
-	if (!name || domcfg_from_json(json_object_get(begin, "config"), &cfg) < 0) {
+	if (!name || !*name || strchr(name, '/') || name[0] == '.' ||
+	    domcfg_from_json(json_object_get(begin, "config"), &cfg) < 0) {
 		snprintf(errbuf, errsize, "malformed migration request");
 		return -EINVAL;
 	}
@@ -646,6 +721,8 @@ static int receive_check(struct receive *rc, json_t *begin, struct domcfg **ret_
 	}
 	r = lvdisk_prepare_incoming(json_object_get(begin, "disks"), ret_answer, &rc->created,
 				    errbuf, errsize);
+	if (r == 0)
+		r = journal_write(name, rc->created);
 	if (r == 0)
 		r = domain_check(cfg, errbuf, errsize);
 	free(cfg->name);
@@ -754,6 +831,7 @@ static void relocation_serve(int fd, const char *peer)
 	if (r < 0) {
 		log_err("incoming migration of %s from %s failed: %s", final_name, peer, errbuf);
 		lvdisk_remove_created(rc.created);
+		journal_remove(final_name);
 		send_error(t, errbuf);
 		goto out;
 	}
@@ -761,6 +839,7 @@ static void relocation_serve(int fd, const char *peer)
 	msg = json_pack("{s:b,s:i}", "complete", 1, "domid", rc.d->domid);
 	r = tlschan_send_json(t, msg);
 	json_decref(msg);
+	journal_remove(final_name);
 	/* Past this point the domain is ours, whatever the source says next. */
 	if (r == 0)
 		r = tlschan_recv_json(t, &commit);
@@ -864,6 +943,7 @@ int relocation_start(char *errbuf, size_t errsize)
 	pthread_t th;
 	int fd, one = 1, r;
 
+	recover_incoming();
 	if (!spec)
 		return 0;
 	r = tlschan_creds_load(daemon_state.conf.relocation_tls_dir, &relocation_creds);

@@ -133,6 +133,12 @@ def test_target_killed_mid_copy_local(hosts):  # noqa: F811
         assert rc == 0 and out.strip() == "still-here"
         rc, _, _ = ga.exec("dd if=/dev/zero of=/dev/xvdb bs=4096 count=4 oflag=direct")
         assert rc == 0
+    # The target, back up, has nothing left of it: no domain, no LV.
+    p = b.sh("env", f"DOMUS_ROOT={b.inst.root}", DOMUS, "daemon", "start", check=False)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert domains(b.inst) == {}
+    lvs = b.inst.run("lvs", "vgm").stdout
+    assert "root" not in lvs and "data" not in lvs, lvs
 
 
 def test_target_without_space_refuses(hosts):  # noqa: F811

@@ -259,10 +259,11 @@ static json_t *query_jobs(struct migdisk *m)
 	return jobs;
 }
 
-/* Wait until every job's status is WANT ("ready" or "concluded"). A job
- * that concludes with an error (or vanishes) while waiting fails it. */
-static int wait_jobs(struct migdisk *m, const char *want, int timeout_ms, char *errbuf,
-		     size_t errsize)
+/* Wait until every job's status is WANT ("ready" or "concluded"), looking
+ * every POLL_US. A job that concludes with an error (or vanishes) while
+ * waiting fails it. */
+static int wait_jobs(struct migdisk *m, const char *want, int timeout_ms, useconds_t poll_us,
+		     char *errbuf, size_t errsize)
 {
 	uint64_t deadline = timeout_ms < 0 ? UINT64_MAX : now_ms() + (uint64_t)timeout_ms;
 
@@ -288,7 +289,7 @@ static int wait_jobs(struct migdisk *m, const char *want, int timeout_ms, char *
 		}
 		if (done == m->n)
 			return 0;
-		usleep(50000);
+		usleep(poll_us);
 	}
 	snprintf(errbuf, errsize, "disk copy timed out");
 	return -ETIMEDOUT;
@@ -296,7 +297,7 @@ static int wait_jobs(struct migdisk *m, const char *want, int timeout_ms, char *
 
 int migdisk_wait_ready(struct migdisk *m, char *errbuf, size_t errsize)
 {
-	return m ? wait_jobs(m, "ready", -1, errbuf, errsize) : 0;
+	return m ? wait_jobs(m, "ready", -1, 50000, errbuf, errsize) : 0;
 }
 
 void migdisk_progress(struct migdisk *m, uint64_t *ret_done, uint64_t *ret_total)
@@ -325,7 +326,7 @@ int migdisk_finish(struct migdisk *m, char *errbuf, size_t errsize)
 			snprintf(errbuf, errsize, "disk '%s': cannot end its copy: %s", m->v[i].vdev,
 				 qerr ? qerr : strerror(-r));
 	}
-	return r < 0 ? r : wait_jobs(m, "concluded", JOB_END_TIMEOUT_MS, errbuf, errsize);
+	return r < 0 ? r : wait_jobs(m, "concluded", JOB_END_TIMEOUT_MS, 2000, errbuf, errsize);
 }
 
 /* Stop MI's job (forcibly if it still runs), its node and its relay. */

@@ -163,8 +163,12 @@ static void switch_over(struct progress *pg)
 {
 	_cleanup_free_ char *qerr = NULL;
 	char err[512] = "";
+	uint64_t t = now_ms();
 	int r = migdisk_finish(pg->md, err, sizeof(err));
 
+	if (r == 0)
+		log_info("domain %s: disk copies complete %llu ms after the guest stopped",
+			 pg->d->name, (unsigned long long)(now_ms() - t));
 	if (r == 0) {
 		r = qmp_command(pg->d->qmp, "migrate-continue",
 				json_pack("{s:s}", "state", "pre-switchover"), NULL, &qerr,

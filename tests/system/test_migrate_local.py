@@ -154,3 +154,20 @@ def test_target_without_space_refuses(hosts):  # noqa: F811
     assert "root" not in lvs and "data" not in lvs, lvs
     with agent(a.inst, "big") as ga:
         assert ga.exec("echo ok > /root/t && sync")[0] == 0
+
+
+def test_target_without_vg_or_with_an_unrelated_lv_refuses(hosts):  # noqa: F811
+    a, b = hosts
+    make_vg(a)
+    lv_guest(a, "odd")
+    p = a.inst.run("migrate", "--live", "odd", ADDR_B, check=False, timeout=120)
+    assert p.returncode == 1 and "no volume group vgm here" in p.stderr, p.stderr
+    make_vg(b, lvs=False)
+    b.inst.run("lvcreate", "-L", "8M", "-n", "data", "vgm")
+    p = a.inst.run("migrate", "--live", "odd", ADDR_B, check=False, timeout=120)
+    assert p.returncode == 1, p.stderr
+    assert "an unrelated logical volume vgm/data exists here" in p.stderr, p.stderr
+    # root was created for the copy before data was found taken: removed.
+    lvs = b.inst.run("lvs", "vgm").stdout
+    assert "root" not in lvs and "data" in lvs, lvs
+    assert domains(a.inst)["odd"]["state"] == "running" and domains(b.inst) == {}

@@ -85,10 +85,12 @@ struct mirror {
 	struct tlschan *t;
 	pthread_t thread;
 	bool thread_started, node_added, job_started;
+	bool stopping;        /* mirror_stop() ran: the thread must not relay */
 	char err[256];
 };
 
 struct migdisk {
+	pthread_mutex_t lock;     /* the sockets of the mirrors, and stopping */
 	struct domain *d;
 	const char *token;
 	migdisk_connect_fn connect;
@@ -119,21 +121,38 @@ int migdisk_describe(struct domain *d, json_t **ret, char *errbuf, size_t errsiz
 	return r;
 }
 
+/* Publish MI's socket FD into *SLOT, unless MI is being stopped: then
+ * shut FD down so that it is of no use (it is closed with MI). */
+static bool publish_fd(struct mirror *mi, int *slot, int fd)
+{
+	bool ok;
+
+	pthread_mutex_lock(&mi->m->lock);
+	*slot = fd;
+	ok = !mi->stopping;
+	if (!ok && fd >= 0)
+		shutdown(fd, SHUT_RDWR);
+	pthread_mutex_unlock(&mi->m->lock);
+	return ok;
+}
+
 /* Accept QEMU's connection on MI's socket, open the tunnel, relay. */
 static void *mirror_main(void *arg)
 {
 	struct mirror *mi = arg;
 	struct pollfd p = { .fd = mi->lfd, .events = POLLIN };
 	json_t *req, *reply = NULL;
-	int r;
+	int fd = -1, r;
 
 	r = poll(&p, 1, ACCEPT_TIMEOUT_MS) > 0 ? 0 : -ETIMEDOUT;
 	if (r == 0) {
-		mi->ufd = accept4(mi->lfd, NULL, NULL, SOCK_CLOEXEC);
-		r = mi->ufd < 0 ? -errno : 0;
+		fd = accept4(mi->lfd, NULL, NULL, SOCK_CLOEXEC);
+		r = fd < 0 ? -errno : publish_fd(mi, &mi->ufd, fd) ? 0 : -ECANCELED;
 	}
 	if (r == 0)
-		r = mi->m->connect(mi->m->ctx, &mi->tfd, &mi->t, mi->err, sizeof(mi->err));
+		r = mi->m->connect(mi->m->ctx, &fd, &mi->t, mi->err, sizeof(mi->err));
+	if (r == 0)
+		r = publish_fd(mi, &mi->tfd, fd) ? 0 : -ECANCELED;
 	if (r < 0) {
 		if (!mi->err[0])
 			snprintf(mi->err, sizeof(mi->err), "no connection from the device model");
@@ -217,6 +236,7 @@ int migdisk_start(struct domain *d, json_t *answer, const char *token, migdisk_c
 		return -ENOMEM;
 	}
 	*m = (struct migdisk){ .d = d, .token = token, .connect = connect, .ctx = ctx, .v = m->v };
+	pthread_mutex_init(&m->lock, NULL);
 	json_object_foreach(answer, vdev, how) {
 		struct mirror *mi = &m->v[m->n];
 
@@ -350,12 +370,15 @@ static void mirror_stop(struct mirror *mi)
 	if (mi->node_added)
 		qmp_command(q, "blockdev-del", json_pack("{s:s}", "node-name", mi->job), NULL, NULL,
 			    QMP_TIMEOUT_MS);
+	pthread_mutex_lock(&mi->m->lock);
+	mi->stopping = true;
 	if (mi->lfd >= 0)
 		shutdown(mi->lfd, SHUT_RDWR);
 	if (mi->ufd >= 0)
 		shutdown(mi->ufd, SHUT_RDWR);
 	if (mi->tfd >= 0)
 		shutdown(mi->tfd, SHUT_RDWR);
+	pthread_mutex_unlock(&mi->m->lock);
 	if (mi->thread_started)
 		pthread_join(mi->thread, NULL);
 }
@@ -381,6 +404,7 @@ void migdisk_free(struct migdisk *m)
 		free(mi->job);
 		free(mi->sock);
 	}
+	pthread_mutex_destroy(&m->lock);
 	free(m->v);
 	free(m);
 }

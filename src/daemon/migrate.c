@@ -133,7 +133,7 @@ struct progress {
 	bool started, stop, switched;
 	const char *phase;
 	char switch_err[512];
-	uint64_t t0, t_disks, disk_ready_ms, disk_done, disk_total;
+	uint64_t t0, t_sample, t_disks, disk_ready_ms, disk_done, disk_total;
 	uint64_t disk_size;       /* of the disks to copy */
 };
 
@@ -185,21 +185,26 @@ static void switch_over(struct progress *pg)
 		qmp_command(pg->d->qmp, "migrate_cancel", NULL, NULL, NULL, QMP_TIMEOUT_MS);
 }
 
-/* One sample of the migration's progress; handles the pre-switchover pause. */
+/* One sample of the migration's progress; handles the pre-switchover pause.
+ * While the memory is sent with disks, QEMU's status is looked at every
+ * PROGRESS_SWITCH_MS but the rest is sampled every PROGRESS_MS. */
 static void progress_sample(struct progress *pg, const char *phase, struct migdisk *md)
 {
 	_cleanup_json_ json_t *info = NULL;
 	uint64_t done = 0, total = 0;
 	json_t *p, *ram;
 
-	if (md)
-		migdisk_progress(md, &done, &total);
 	if (!streq(phase, "copying disks") &&
 	    qmp_command(pg->d->qmp, "query-migrate", NULL, &info, NULL, QMP_TIMEOUT_MS) == 0 &&
 	    md && streq(json_string_value(json_object_get(info, "status")), "pre-switchover")) {
 		progress_set_phase(pg, phase = "switching over", md);
 		switch_over(pg);
+	} else if (now_ms() - pg->t_sample < PROGRESS_MS) {
+		return;
 	}
+	pg->t_sample = now_ms();
+	if (md)
+		migdisk_progress(md, &done, &total);
 	p = json_pack("{s:s,s:s,s:I}", "phase", phase, "target", pg->target, "elapsed_ms",
 		      (json_int_t)(now_ms() - pg->t0));
 	ram = json_object_get(info, "ram");

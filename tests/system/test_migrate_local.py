@@ -184,3 +184,21 @@ def test_target_without_vg_or_with_an_unrelated_lv_refuses(hosts):  # noqa: F811
     lvs = b.inst.run("lvs", "vgm").stdout
     assert "root" not in lvs and "data" in lvs, lvs
     assert domains(a.inst)["odd"]["state"] == "running" and domains(b.inst) == {}
+
+
+def test_non_live_migration_local_storage(hosts):  # noqa: F811
+    """Without --live the disks are copied while the guest runs, then it is
+    paused for the memory; it runs again on the target."""
+    a, b = hosts
+    make_vg(a)
+    make_vg(b, lvs=False)
+    lv_guest(a, "still")
+    with agent(a.inst, "still") as ga:
+        assert ga.exec("echo before > /root/mark && sync")[0] == 0
+    p = a.inst.run("migrate", "still", ADDR_B, timeout=300)
+    assert "disks: 56 MiB copied" in p.stderr, p.stderr
+    assert "still" not in domains(a.inst)
+    assert domains(b.inst)["still"]["state"] == "running"
+    with agent(b.inst, "still") as ga:
+        rc, out, _ = ga.exec("cat /root/mark && echo after > /root/mark && sync")
+        assert rc == 0 and out.strip() == "before"

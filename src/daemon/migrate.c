@@ -2,16 +2,22 @@
  *
  * The source daemon connects to the target's relocation service (TCP,
  * mutual TLS, source address checked against relocation_hosts_allow) and:
- *   1. sends "begin" with the VM's config; the target answers "ok";
- *   2. streams QEMU's migration stream in frames (u32 length, data; a zero
+ *   1. sends "begin" with the VM's config and its LV disks; the target
+ *      answers "ok" with, per disk, "shared" or "copy" (it created the LV)
+ *      and a token for the disk connections;
+ *   2. copies the "copy" disks with QEMU's mirror through extra
+ *      connections ("op": "disk", migdisk.h) until they are in sync;
+ *   3. streams QEMU's migration stream in frames (u32 length, data; a zero
  *      length ends it) while the target feeds it to a paused QEMU started
- *      with -incoming under the temporary name NAME--incoming;
- *   3. the target answers "complete" once its QEMU holds the whole state:
+ *      with -incoming under the temporary name NAME--incoming; with disks,
+ *      QEMU pauses before the switch-over, the mirrors end in sync, and
+ *      only then the stream completes and the end frame is sent;
+ *   4. the target answers "complete" once its QEMU holds the whole state:
  *      the point of no return. The source destroys its copy and sends
  *      "commit"; the target renames the domain and resumes it.
- * Before step 3 any failure (refusal, target gone, network cut, missing
+ * Before step 4 any failure (refusal, target gone, network cut, missing
  * disk or bridge) cancels the migration, resumes the source and leaves
- * nothing on the target.
+ * nothing on the target (the LVs it created are removed).
  */
 #include "daemon/migrate.h"
 #include "daemon/daemon.h"

@@ -202,3 +202,20 @@ def test_non_live_migration_local_storage(hosts):  # noqa: F811
     with agent(b.inst, "still") as ga:
         rc, out, _ = ga.exec("cat /root/mark && echo after > /root/mark && sync")
         assert rc == 0 and out.strip() == "before"
+
+
+def test_shared_vg_is_not_copied(hosts):  # noqa: F811
+    """Both hosts see the same PV (same VG UUID): the LVs are used in place."""
+    a, b = hosts
+    make_vg(a)
+    b.inst.run("pvscan", a.inst.root / "pv-vgm.img")
+    lv_guest(a, "inplace")
+    with agent(a.inst, "inplace") as ga:
+        assert ga.exec("echo shared > /root/mark && sync")[0] == 0
+    p = a.inst.run("migrate", "--live", "inplace", ADDR_B, timeout=300)
+    assert "completed" in p.stderr and "disks:" not in p.stderr, p.stderr
+    assert domains(b.inst)["inplace"]["state"] == "running"
+    with agent(b.inst, "inplace") as ga:
+        rc, out, _ = ga.exec("cat /root/mark")
+        assert rc == 0 and out.strip() == "shared"
+    assert len(disk_servers(b.inst)) == 2

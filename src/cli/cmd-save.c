@@ -8,9 +8,11 @@
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 /* The daemon runs elsewhere: make PATH absolute against our directory. */
@@ -102,6 +104,90 @@ int cmd_restore(struct cli_ctx *ctx, int argc, char **argv)
 	return 0;
 }
 
+/* The migrate call, run in a thread while the main one shows progress. */
+struct migrate_call {
+	struct cli_ctx *ctx;
+	json_t *params;
+	json_t *result;
+	int status;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool done;
+};
+
+static void *migrate_thread(void *arg)
+{
+	struct migrate_call *mc = arg;
+	int status = daemon_call_once(mc->ctx, "migrate", mc->params, &mc->result);
+
+	pthread_mutex_lock(&mc->lock);
+	mc->status = status;
+	mc->done = true;
+	pthread_cond_signal(&mc->cond);
+	pthread_mutex_unlock(&mc->lock);
+	return NULL;
+}
+
+/* One line of progress from the "migration" object of `list -l`. */
+static void format_progress(json_t *m, char *buf, size_t size)
+{
+	json_t *mem = json_object_get(m, "memory"), *disks = json_object_get(m, "disks");
+	size_t n = (size_t)snprintf(buf, size, "%s, %.1f s", json_string_value(json_object_get(m, "phase")) ?: "?",
+				    (double)json_integer_value(json_object_get(m, "elapsed_ms")) / 1000);
+	if (disks && n < size) {
+		json_int_t c = json_integer_value(json_object_get(disks, "copied"));
+		json_int_t t = json_integer_value(json_object_get(disks, "total"));
+		n += (size_t)snprintf(buf + n, size - n, "; disks %lld/%lld MiB (%d%%)", c >> 20,
+				      t >> 20, t ? (int)(c * 100 / t) : 0);
+	}
+	if (mem && n < size)
+		snprintf(buf + n, size - n, "; memory %lld MiB sent, %lld MiB left, %.0f Mbit/s",
+			 json_integer_value(json_object_get(mem, "transferred")) >> 20,
+			 json_integer_value(json_object_get(mem, "remaining")) >> 20,
+			 json_number_value(json_object_get(mem, "rate_mbps")));
+}
+
+/* Show DOM's migration progress on stderr until MC is done: one line kept
+ * up to date on a terminal, else a line every few seconds. */
+static void show_progress(struct migrate_call *mc, const char *dom)
+{
+	bool tty = isatty(STDERR_FILENO);
+	struct daemon_conn conn;
+	bool shown = false;
+
+	if (daemon_connect(mc->ctx, false, &conn) < 0)
+		return;
+	pthread_mutex_lock(&mc->lock);
+	while (!mc->done) {
+		struct timespec ts;
+		_cleanup_json_ json_t *res = NULL;
+		json_t *d, *m = NULL;
+		size_t i;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += tty ? 1 : 3;
+		pthread_cond_timedwait(&mc->cond, &mc->lock, &ts);
+		if (mc->done)
+			break;
+		pthread_mutex_unlock(&mc->lock);
+		if (daemon_call(&conn, "list", NULL, &res) == 0)
+			json_array_foreach(json_object_get(res, "domains"), i, d)
+				if (streq(json_string_value(json_object_get(d, "name")), dom))
+					m = json_object_get(d, "migration");
+		if (m) {
+			char line[256];
+			format_progress(m, line, sizeof(line));
+			fprintf(stderr, tty ? "\r\033[Kmigrating %s: %s" : "migrating %s: %s\n", dom, line);
+			shown = true;
+		}
+		pthread_mutex_lock(&mc->lock);
+	}
+	pthread_mutex_unlock(&mc->lock);
+	if (tty && shown)
+		fputs("\r\033[K", stderr);
+	daemon_disconnect(&conn);
+}
+
 int cmd_migrate(struct cli_ctx *ctx, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -112,7 +198,10 @@ int cmd_migrate(struct cli_ctx *ctx, int argc, char **argv)
 	_cleanup_json_ json_t *result = NULL;
 	const char *cfg = NULL;
 	bool live = false;
-	json_t *params, *qemu;
+	struct migrate_call mc = { .ctx = ctx, .lock = PTHREAD_MUTEX_INITIALIZER,
+				   .cond = PTHREAD_COND_INITIALIZER };
+	json_t *params, *qemu, *disks;
+	pthread_t th;
 	int c;
 
 	while ((c = getopt_long(argc, argv, "lC:h", opts, NULL)) != -1) {
@@ -131,12 +220,28 @@ int cmd_migrate(struct cli_ctx *ctx, int argc, char **argv)
 		json_decref(params);
 		return 1;
 	}
-	if (daemon_call_once(ctx, "migrate", params, &result) != 0)
+	mc.params = params;
+	if (pthread_create(&th, NULL, migrate_thread, &mc) != 0) {
+		json_decref(params);
+		return 1;
+	}
+	show_progress(&mc, argv[optind]);
+	pthread_join(th, NULL);
+	result = mc.result;
+	if (mc.status != 0)
 		return 1;
 	qemu = json_object_get(result, "qemu");
+	disks = json_object_get(result, "disks");
 	fprintf(stderr, "migration to %s completed in %lld ms (downtime %lld ms, switch-over %lld ms)\n",
 		argv[optind + 1], (long long)json_integer_value(json_object_get(result, "total_ms")),
-		(long long)json_integer_value(json_object_get(qemu, "qemu_downtime_ms")),
+		(long long)json_integer_value(json_object_get(result, "downtime_ms")),
 		(long long)json_integer_value(json_object_get(result, "switchover_ms")));
+	if (disks)
+		fprintf(stderr, "disks: %lld MiB copied (%lld MiB sent), in sync after %lld ms; memory: %lld MiB sent, QEMU downtime %lld ms\n",
+			(long long)json_integer_value(json_object_get(disks, "size")) >> 20,
+			(long long)json_integer_value(json_object_get(disks, "copied")) >> 20,
+			(long long)json_integer_value(json_object_get(disks, "sync_ms")),
+			(long long)json_integer_value(json_object_get(json_object_get(qemu, "ram"), "transferred")) >> 20,
+			(long long)json_integer_value(json_object_get(qemu, "qemu_downtime_ms")));
 	return 0;
 }

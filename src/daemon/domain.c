@@ -48,6 +48,7 @@ static void domain_free(struct domain *d)
 	console_mux_free(d->pvcon);
 	domcfg_free(d->cfg);
 	json_decref(d->cfg_json);
+	json_decref(d->migration);
 	free(d->name);
 	for (size_t i = 0; i < d->n_old_names; i++)
 		free(d->old_names[i]);
@@ -346,6 +347,8 @@ json_t *domain_to_json(struct domain *d)
 	j = json_pack("{s:i,s:s,s:s,s:s,s:I,s:f,s:o}", "domid", d->domid, "name", d->name, "uuid",
 		      d->uuid, "state", run_state_name(d->state), "pid", (json_int_t)d->pid,
 		      "start_time", d->start_time, "config", json_deep_copy(d->cfg_json));
+	if (j && d->migration)
+		json_object_set_new(j, "migration", json_deep_copy(d->migration));
 	pthread_mutex_unlock(&d->lock);
 	return j;
 }
@@ -1134,6 +1137,10 @@ static int launch(struct domain *d, const struct domain_create_args *a, char *er
 			continue;
 		r = attach_port(d, &plan, i, errbuf, errsize);
 	}
+	/* Loading a migration takes long: a daemon killed meanwhile must find
+	 * the half-made domain (and its disk servers) to clean up. */
+	if (r == 0 && a->incoming_fd >= 0)
+		r = state_save(d);
 	if (r == 0 && a->incoming_fd >= 0)
 		r = save_receive(d, a->incoming_fd, errbuf, errsize);
 	else if (r == 0 && d->cfg->maxmem_mb > d->cfg->memory_mb)

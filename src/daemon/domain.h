@@ -46,6 +46,7 @@ struct domain {
 	enum dom_run_state state;
 	bool user_paused;
 	bool migrating;           /* a migration of this domain is under way */
+	json_t *migration;        /* its progress (migrate.c), or NULL */
 	unsigned generation;      /* bumped each time a shutdown/reboot/crash is handled */
 	bool gone;                /* QEMU exited and the domain left the list */
 	struct qmp *qmp;

@@ -4,11 +4,14 @@
 #include "daemon/daemon.h"
 #include "daemon/domain.h"
 #include "common/cleanup.h"
+#include "common/jsonrpc.h"
 #include "common/log.h"
 #include "common/sock.h"
 #include "common/util.h"
 #include "storage/holder.h"
+#include "storage/lv.h"
 #include "storage/storage.h"
+#include "storage/vg.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -19,6 +22,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #define SERVER_START_TIMEOUT_MS 10000
@@ -520,4 +524,170 @@ void lvdisk_retitle(struct domain *d)
 				 d->domid, d->disk_servers[i].lv, strerror(-r));
 	}
 	pthread_mutex_unlock(&servers_lock);
+}
+
+/* ---- migration: describe, create and remove LVs ---- */
+
+int lvdisk_describe(const char *vdev, const char *name, json_t **ret)
+{
+	_cleanup_free_ char *vg = strndup(name, strcspn(name, "/"));
+	const char *lvname = strchr(name, '/');
+	struct lvm_lv *lv;
+	struct vg_handle h;
+	int r;
+
+	pthread_once(&storage_once, storage_setup);
+	if (storage_err < 0)
+		return storage_err;
+	if (!vg || !lvname)
+		return vg ? -EINVAL : -ENOMEM;
+	r = storage_vg_open(&storage, vg, false, &h);
+	if (r < 0)
+		return r;
+	lv = vg_find_lv(h.vg, lvname + 1);
+	if (lv)
+		*ret = json_pack("{s:s,s:s,s:s,s:s,s:I}", "vdev", vdev, "vg", vg, "vg_uuid", h.vg->id,
+				 "lv", lv->name,
+				 "size", (json_int_t)(lv_extents(lv) * h.vg->extent_size * 512));
+	storage_vg_close(&h);
+	return !lv ? -ENOENT : *ret ? 0 : -ENOMEM;
+}
+
+/* Decide for one described disk DESC: 0 "shared", 1 "copy" (created as
+ * *RET_CREATED "VG/LV"), or -errno with ERRBUF filled. */
+static int prepare_one(json_t *desc, char **ret_created, char *errbuf, size_t errsize)
+{
+	const char *vg = json_string_value(json_object_get(desc, "vg"));
+	const char *lvname = json_string_value(json_object_get(desc, "lv"));
+	const char *uuid = json_string_value(json_object_get(desc, "vg_uuid"));
+	uint64_t size = (uint64_t)json_integer_value(json_object_get(desc, "size"));
+	uint64_t extent_bytes, need, avail;
+	struct lvm_lv *lv;
+	struct vg_handle h;
+	int r;
+
+	if (!vg || !lvname || !uuid || size == 0) {
+		snprintf(errbuf, errsize, "malformed disk description");
+		return -EINVAL;
+	}
+	r = storage_vg_open(&storage, vg, true, &h);
+	if (r == -ENOENT || r == -EINVAL) {
+		snprintf(errbuf, errsize, "no volume group %s here for %s/%s", vg, vg, lvname);
+		return -ENOENT;
+	}
+	if (r < 0) {
+		snprintf(errbuf, errsize, "cannot read volume group %s: %s", vg, strerror(-r));
+		return r;
+	}
+	lv = vg_find_lv(h.vg, lvname);
+	extent_bytes = h.vg->extent_size * 512;
+	need = (size + extent_bytes - 1) / extent_bytes;
+	avail = vg_free_extents(h.vg);
+	if (streq(h.vg->id, uuid)) {
+		r = lv ? 0 : -ENOENT;
+		if (!lv)
+			snprintf(errbuf, errsize, "volume group %s is shared but has no %s", vg, lvname);
+	} else if (lv) {
+		snprintf(errbuf, errsize, "an unrelated logical volume %s/%s exists here", vg, lvname);
+		r = -EEXIST;
+	} else if (need * extent_bytes != size) {
+		snprintf(errbuf, errsize, "%s/%s: its size is not a multiple of the extent size here",
+			 vg, lvname);
+		r = -EINVAL;
+	} else if (h.missing_pvs) {
+		snprintf(errbuf, errsize, "volume group %s is missing physical volumes", vg);
+		r = -ENXIO;
+	} else if (need > avail) {
+		snprintf(errbuf, errsize,
+			 "not enough space in volume group %s for %s/%s (%llu MiB needed, %llu MiB free)",
+			 vg, vg, lvname, (unsigned long long)(size >> 20),
+			 (unsigned long long)((avail * extent_bytes) >> 20));
+		r = -ENOSPC;
+	} else {
+		r = vg_create_lv(h.vg, lvname, need, storage.host, (int64_t)time(NULL), NULL);
+		if (r == 0)
+			r = storage_vg_commit(&h, "Write from an incoming migration.");
+		if (r < 0)
+			snprintf(errbuf, errsize, "cannot create %s/%s: %s", vg, lvname, strerror(-r));
+		else
+			r = (*ret_created = strprintf("%s/%s", vg, lvname)) ? 1 : -ENOMEM;
+	}
+	storage_vg_close(&h);
+	return r;
+}
+
+int lvdisk_prepare_incoming(json_t *disks, json_t **ret_answer, char ***ret_created,
+			    char *errbuf, size_t errsize)
+{
+	_cleanup_json_ json_t *answer = json_object();
+	char **created = calloc(json_array_size(disks) + 1, sizeof(char *));
+	size_t n = 0, i;
+	json_t *desc;
+	int r = answer && created ? 0 : -ENOMEM;
+
+	pthread_once(&storage_once, storage_setup);
+	if (r == 0 && storage_err < 0)
+		r = storage_err;
+	json_array_foreach(disks, i, desc) {
+		const char *vdev = json_string_value(json_object_get(desc, "vdev"));
+		char tmp[512];
+
+		if (r < 0)
+			break;
+		r = vdev ? prepare_one(desc, &created[n], tmp, sizeof(tmp)) : -EINVAL;
+		if (r < 0)
+			snprintf(errbuf, errsize, "disk '%s': %s", vdev ? vdev : "?",
+				 vdev ? tmp : "malformed disk description");
+		else
+			json_object_set_new(answer, vdev, json_string(r ? "copy" : "shared"));
+		n += r > 0;
+	}
+	if (r < 0) {
+		lvdisk_remove_created(created);
+		return r;
+	}
+	*ret_answer = TAKE_PTR(answer);
+	*ret_created = created;
+	return 0;
+}
+
+static int remove_lv(const char *name)
+{
+	_cleanup_free_ char *vg = strndup(name, strcspn(name, "/"));
+	_cleanup_close_ int claim = -1;
+	struct lvm_lv *lv;
+	struct vg_handle h;
+	int r;
+
+	pthread_once(&storage_once, storage_setup);
+	if (storage_err < 0)
+		return storage_err;
+	if (!vg)
+		return -ENOMEM;
+	r = storage_vg_open(&storage, vg, true, &h);
+	if (r < 0)
+		return r;
+	lv = vg_find_lv(h.vg, strchr(name, '/') + 1);
+	claim = lv ? lv_claim(&storage, lv->id) : -ENOENT;
+	r = claim < 0 ? claim : 0;
+	if (r == 0) {
+		vg_remove_lv(h.vg, lv);
+		r = storage_vg_commit(&h, "Write from a failed incoming migration.");
+	}
+	storage_vg_close(&h);
+	return r;
+}
+
+void lvdisk_remove_created(char **created)
+{
+	for (size_t i = 0; created && created[i]; i++) {
+		int r = remove_lv(created[i]);
+		if (r < 0)
+			log_err("cannot remove logical volume %s after a failed migration: %s",
+				created[i], strerror(-r));
+		else
+			log_info("removed logical volume %s created for a failed migration",
+				 created[i]);
+	}
+	strv_free(created);
 }

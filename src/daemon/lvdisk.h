@@ -74,4 +74,22 @@ void lvdisk_retitle(struct domain *d);
  * if it is striped, fragmented or a snapshot, another -errno otherwise. */
 int lvdisk_locate(const char *lv, char **ret_path, uint64_t *ret_offset);
 
+/* Migration, source side: *RET {vdev: VDEV, vg, vg_uuid, lv, size (bytes)}
+ * for LV NAME ("VG/LV"). -ENOENT if it does not exist. */
+int lvdisk_describe(const char *vdev, const char *name, json_t **ret);
+
+/* Migration, target side, for the array DISKS of lvdisk_describe() objects:
+ * a disk whose VG here has the same UUID (both hosts see the same PVs) is
+ * "shared" and its LV must exist; else the VG of that name must exist
+ * without that LV and with room for it, and the LV is created ("copy").
+ * On success *RET_ANSWER {vdev: "shared"|"copy"} and *RET_CREATED the
+ * NULL-terminated list of created LVs ("VG/LV"). On failure nothing is
+ * left created and ERRBUF says why. */
+int lvdisk_prepare_incoming(json_t *disks, json_t **ret_answer, char ***ret_created,
+			    char *errbuf, size_t errsize);
+
+/* Remove the LVs of CREATED (from lvdisk_prepare_incoming; logs what
+ * fails) and free the list. */
+void lvdisk_remove_created(char **created);
+
 #endif

@@ -2,19 +2,27 @@
  *
  * The source daemon connects to the target's relocation service (TCP,
  * mutual TLS, source address checked against relocation_hosts_allow) and:
- *   1. sends "begin" with the VM's config; the target answers "ok";
- *   2. streams QEMU's migration stream in frames (u32 length, data; a zero
+ *   1. sends "begin" with the VM's config and its LV disks; the target
+ *      answers "ok" with, per disk, "shared" or "copy" (it created the LV)
+ *      and a token for the disk connections;
+ *   2. copies the "copy" disks with QEMU's mirror through extra
+ *      connections ("op": "disk", migdisk.h) until they are in sync;
+ *   3. streams QEMU's migration stream in frames (u32 length, data; a zero
  *      length ends it) while the target feeds it to a paused QEMU started
- *      with -incoming under the temporary name NAME--incoming;
- *   3. the target answers "complete" once its QEMU holds the whole state:
+ *      with -incoming under the temporary name NAME--incoming; with disks,
+ *      QEMU pauses before the switch-over, the mirrors end in sync, and
+ *      only then the stream completes and the end frame is sent;
+ *   4. the target answers "complete" once its QEMU holds the whole state:
  *      the point of no return. The source destroys its copy and sends
  *      "commit"; the target renames the domain and resumes it.
- * Before step 3 any failure (refusal, target gone, network cut, missing
+ * Before step 4 any failure (refusal, target gone, network cut, missing
  * disk or bridge) cancels the migration, resumes the source and leaves
- * nothing on the target.
+ * nothing on the target (the LVs it created are removed).
  */
 #include "daemon/migrate.h"
 #include "daemon/daemon.h"
+#include "daemon/lvdisk.h"
+#include "daemon/migdisk.h"
 #include "daemon/save.h"
 #include "common/cleanup.h"
 #include "common/jsonrpc.h"
@@ -24,6 +32,7 @@
 #include "relocation/tlschan.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -32,7 +41,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #define QMP_TIMEOUT_MS 10000
@@ -112,7 +123,177 @@ static int connect_host(const char *spec, int *ret_fd, char *errbuf, size_t errs
 	return 0;
 }
 
-static void set_migration_parameters(struct domain *d)
+/* ---- progress, and the switch-over of the disks ---- */
+
+/* An outgoing migration as it goes: a thread samples QEMU every
+ * PROGRESS_MS into D->migration (shown by `list -l`) and, when QEMU pauses
+ * before the switch-over (pause-before-switchover, with disks to copy),
+ * ends the disk copies and lets the migration complete. */
+struct progress {
+	struct domain *d;
+	const char *target;
+	struct migdisk *md;
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool started, stop, switched;
+	const char *phase;
+	char switch_err[512];
+	uint64_t t0, t_sample, t_disks, disk_ready_ms, disk_done, disk_total;
+	uint64_t disk_size;       /* of the disks to copy */
+};
+
+/* Sampling period; shorter while the memory is sent, so that the
+ * pre-switchover pause (the guest is stopped) is seen at once. */
+#define PROGRESS_MS 200
+#define PROGRESS_SWITCH_MS 10
+
+static void set_pause_before_switchover(struct domain *d, bool on)
+{
+	qmp_command(d->qmp, "migrate-set-capabilities",
+		    json_pack("{s:[{s:s,s:b}]}", "capabilities", "capability",
+			      "pause-before-switchover", "state", on),
+		    NULL, NULL, QMP_TIMEOUT_MS);
+}
+
+static void progress_set_phase(struct progress *pg, const char *phase, struct migdisk *md)
+{
+	pthread_mutex_lock(&pg->lock);
+	pg->phase = phase;
+	pg->md = md;
+	pthread_mutex_unlock(&pg->lock);
+}
+
+/* The guest is stopped: complete the disk copies, then the memory's. */
+static void switch_over(struct progress *pg)
+{
+	_cleanup_free_ char *qerr = NULL;
+	char err[512] = "";
+	uint64_t t = now_ms();
+	int r = migdisk_finish(pg->md, err, sizeof(err));
+
+	if (r == 0)
+		log_info("domain %s: disk copies complete %llu ms after the guest stopped",
+			 pg->d->name, (unsigned long long)(now_ms() - t));
+	if (r == 0) {
+		r = qmp_command(pg->d->qmp, "migrate-continue",
+				json_pack("{s:s}", "state", "pre-switchover"), NULL, &qerr,
+				QMP_TIMEOUT_MS);
+		if (r < 0)
+			snprintf(err, sizeof(err), "cannot complete the migration: %s",
+				 qerr ? qerr : strerror(-r));
+	}
+	pthread_mutex_lock(&pg->lock);
+	pg->switched = r == 0;
+	snprintf(pg->switch_err, sizeof(pg->switch_err), "%s", err);
+	pthread_mutex_unlock(&pg->lock);
+	if (r < 0)
+		qmp_command(pg->d->qmp, "migrate_cancel", NULL, NULL, NULL, QMP_TIMEOUT_MS);
+}
+
+/* One sample of the migration's progress; handles the pre-switchover pause.
+ * While the memory is sent with disks, QEMU's status is looked at every
+ * PROGRESS_SWITCH_MS but the rest is sampled every PROGRESS_MS. */
+static void progress_sample(struct progress *pg, const char *phase, struct migdisk *md)
+{
+	_cleanup_json_ json_t *info = NULL;
+	uint64_t done = 0, total = 0;
+	json_t *p, *ram;
+
+	if (!streq(phase, "copying disks") &&
+	    qmp_command(pg->d->qmp, "query-migrate", NULL, &info, NULL, QMP_TIMEOUT_MS) == 0 &&
+	    md && streq(json_string_value(json_object_get(info, "status")), "pre-switchover")) {
+		progress_set_phase(pg, phase = "switching over", md);
+		switch_over(pg);
+	} else if (now_ms() - pg->t_sample < PROGRESS_MS) {
+		return;
+	}
+	pg->t_sample = now_ms();
+	if (md)
+		migdisk_progress(md, &done, &total);
+	p = json_pack("{s:s,s:s,s:I}", "phase", phase, "target", pg->target, "elapsed_ms",
+		      (json_int_t)(now_ms() - pg->t0));
+	ram = json_object_get(info, "ram");
+	if (p && ram)
+		json_object_set_new(p, "memory",
+				    json_pack("{s:O*,s:O*,s:O*,s:O*}", "transferred",
+					      json_object_get(ram, "transferred"), "remaining",
+					      json_object_get(ram, "remaining"), "total",
+					      json_object_get(ram, "total"), "rate_mbps",
+					      json_object_get(ram, "mbps")));
+	pthread_mutex_lock(&pg->lock);
+	if (total) {
+		pg->disk_done = done;
+		pg->disk_total = total;
+	}
+	if (p && pg->md)
+		json_object_set_new(p, "disks", json_pack("{s:I,s:I}", "copied",
+							  (json_int_t)pg->disk_done, "total",
+							  (json_int_t)pg->disk_total));
+	pthread_mutex_unlock(&pg->lock);
+	pthread_mutex_lock(&pg->d->lock);
+	json_decref(pg->d->migration);
+	pg->d->migration = p;
+	pthread_mutex_unlock(&pg->d->lock);
+}
+
+static void *progress_main(void *arg)
+{
+	struct progress *pg = arg;
+
+	pthread_mutex_lock(&pg->lock);
+	while (!pg->stop) {
+		const char *phase = pg->phase;
+		struct migdisk *md = pg->md;
+		struct timespec ts;
+
+		pthread_mutex_unlock(&pg->lock);
+		progress_sample(pg, phase, md);
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += (streq(phase, "copying memory") && md ? PROGRESS_SWITCH_MS : PROGRESS_MS) *
+			      1000000L;
+		ts.tv_sec += ts.tv_nsec / 1000000000L;
+		ts.tv_nsec %= 1000000000L;
+		pthread_mutex_lock(&pg->lock);
+		if (!pg->stop)
+			pthread_cond_timedwait(&pg->cond, &pg->lock, &ts);
+	}
+	pthread_mutex_unlock(&pg->lock);
+	return NULL;
+}
+
+static int progress_start(struct progress *pg)
+{
+	pthread_mutex_init(&pg->lock, NULL);
+	pthread_cond_init(&pg->cond, NULL);
+	pg->t0 = now_ms();
+	pg->phase = "preparing";
+	pg->started = pthread_create(&pg->thread, NULL, progress_main, pg) == 0;
+	return pg->started ? 0 : -ENOMEM;
+}
+
+/* Stop sampling, end the disk copies (cancelled if unfinished) and clear
+ * the domain's progress. */
+static void progress_stop(struct progress *pg)
+{
+	if (!pg->started)
+		return;
+	pthread_mutex_lock(&pg->lock);
+	pg->stop = true;
+	pthread_cond_signal(&pg->cond);
+	pthread_mutex_unlock(&pg->lock);
+	pthread_join(pg->thread, NULL);
+	pg->started = false;
+	migdisk_free(pg->md);
+	pthread_mutex_lock(&pg->d->lock);
+	json_decref(pg->d->migration);
+	pg->d->migration = NULL;
+	pthread_mutex_unlock(&pg->d->lock);
+	pthread_mutex_destroy(&pg->lock);
+	pthread_cond_destroy(&pg->cond);
+}
+
+static void set_migration_parameters(struct domain *d, bool copying_disks)
 {
 	json_t *p = json_pack("{s:I,s:I}", "downtime-limit",
 			      (json_int_t)daemon_state.conf.migration_max_downtime_ms, "max-bandwidth",
@@ -120,6 +301,7 @@ static void set_migration_parameters(struct domain *d)
 						   ? (uint64_t)daemon_state.conf.migration_bandwidth_mib << 20
 						   : (uint64_t)1 << 40));
 	qmp_command(d->qmp, "migrate-set-parameters", p, NULL, NULL, QMP_TIMEOUT_MS);
+	set_pause_before_switchover(d, copying_disks);
 }
 
 static json_t *migration_stats(struct domain *d)
@@ -134,32 +316,142 @@ static json_t *migration_stats(struct domain *d)
 	return out ? out : json_object();
 }
 
-static int migrate_over(struct domain *d, struct tlschan *t, bool live, const struct domcfg *cfg,
-			json_t **ret_report, char *errbuf, size_t errsize)
+/* Open a new TLS connection to the migration's target (CTX: "HOST[:PORT]"). */
+static int connect_target(void *ctx, int *ret_fd, struct tlschan **ret, char *errbuf,
+			  size_t errsize)
+{
+	int fd = -1, r = connect_host(ctx, &fd, errbuf, errsize);
+
+	if (r == 0)
+		r = tlschan_open(fd, relocation_creds, false, TLS_TIMEOUT_MS, ret, errbuf, errsize);
+	if (r < 0 && fd >= 0)
+		close(fd);
+	if (r == 0)
+		*ret_fd = fd;
+	return r;
+}
+
+/* Send "begin" (with D's LV disks) and read the target's answer; adds the
+ * size of the disks to copy to *RET_COPY_SIZE. */
+static int begin_migration(struct domain *d, struct tlschan *t, bool live, const struct domcfg *cfg,
+			   json_t **ret_reply, uint64_t *ret_copy_size, char *errbuf, size_t errsize)
 {
 	_cleanup_free_ char *text = save_config_text(d, cfg);
 	_cleanup_json_ json_t *config = text ? json_loads(text, 0, NULL) : NULL;
+	_cleanup_json_ json_t *disks = NULL;
+	json_t *begin, *desc;
+	size_t i;
+	int r;
+
+	if (!config)
+		return -ENOMEM;
+	r = migdisk_describe(d, &disks, errbuf, errsize);
+	if (r < 0)
+		return r;
+	begin = json_pack("{s:s,s:s,s:O,s:b,s:O}", "op", "begin", "name", d->name, "config", config,
+			  "live", live, "disks", disks);
+	r = begin ? tlschan_send_json(t, begin) : -ENOMEM;
+	json_decref(begin);
+	if (r < 0) {
+		snprintf(errbuf, errsize, "cannot talk to the target: %s", strerror(-r));
+		return r;
+	}
+	*ret_reply = reply_or_error(t, errbuf, errsize, "migration refused");
+	if (!*ret_reply)
+		return -ECONNREFUSED;
+	json_array_foreach(disks, i, desc) {
+		json_t *how = json_object_get(json_object_get(*ret_reply, "disks"),
+					      json_string_value(json_object_get(desc, "vdev")) ?: "");
+		if (streq(json_string_value(how), "copy"))
+			*ret_copy_size += (uint64_t)json_integer_value(json_object_get(desc, "size"));
+	}
+	return 0;
+}
+
+/* Copy the disks the target asked for (REPLY's "disks") until in sync. */
+static int copy_disks(struct progress *pg, json_t *reply, const char *host, char *errbuf,
+		      size_t errsize)
+{
+	const char *token = json_string_value(json_object_get(reply, "token"));
+	struct migdisk *md = NULL;
+	int r;
+
+	r = migdisk_start(pg->d, json_object_get(reply, "disks"), token ? token : "",
+			  connect_target, (void *)host, &md, errbuf, errsize);
+	if (r < 0 || !md)
+		return r;
+	progress_set_phase(pg, "copying disks", md);
+	pg->t_disks = now_ms();
+	r = migdisk_wait_ready(md, errbuf, errsize);
+	pg->disk_ready_ms = now_ms() - pg->t_disks;
+	return r;
+}
+
+/* Run the memory stream; with disks, the progress thread ends their copy
+ * at the pre-switchover pause. 0 once QEMU completed it. */
+static int send_memory(struct progress *pg, struct tlschan *t, char *errbuf, size_t errsize)
+{
+	int r;
+
+	progress_set_phase(pg, "copying memory", pg->md);
+	r = save_stream(pg->d, frame_sink, t, errbuf, errsize);
+	pthread_mutex_lock(&pg->lock);
+	if (pg->md && (r < 0 || !pg->switched) && pg->switch_err[0]) {
+		snprintf(errbuf, errsize, "%s", pg->switch_err);
+		r = r < 0 ? r : -EIO;
+	} else if (r == 0 && pg->md && !pg->switched) {
+		snprintf(errbuf, errsize, "the disks were not switched over");
+		r = -EIO;
+	}
+	pthread_mutex_unlock(&pg->lock);
+	return r;
+}
+
+static json_t *final_report(struct progress *pg, json_t *stats, uint64_t t0, uint64_t t_stream_end,
+			    uint64_t t_resumed)
+{
+	json_int_t switchover = (json_int_t)(t_resumed - t_stream_end);
+	json_int_t qemu_down = json_integer_value(json_object_get(stats, "qemu_downtime_ms"));
+	uint64_t done;
+	json_t *rep;
+
+	pthread_mutex_lock(&pg->lock);
+	done = pg->disk_done;
+	pthread_mutex_unlock(&pg->lock);
+	rep = json_pack("{s:I,s:I,s:I,s:O}", "total_ms", (json_int_t)(now_ms() - t0),
+			"switchover_ms", switchover, "downtime_ms", qemu_down + switchover, "qemu",
+			stats);
+	if (rep && pg->md)
+		json_object_set_new(rep, "disks",
+				    json_pack("{s:I,s:I,s:I}", "size", (json_int_t)pg->disk_size,
+					      "copied", (json_int_t)done, "sync_ms",
+					      (json_int_t)pg->disk_ready_ms));
+	return rep;
+}
+
+static int migrate_over(struct domain *d, struct tlschan *t, const char *host, bool live,
+			const struct domcfg *cfg, json_t **ret_report, char *errbuf, size_t errsize)
+{
 	_cleanup_json_ json_t *reply = NULL, *stats = NULL;
+	struct progress pg = { .d = d, .target = host };
 	uint64_t t0 = now_ms(), t_stream_end, t_resumed;
 	bool was_running = d->state == DOM_RUNNING;
 	char ignore[256];
 	int r;
 
-	if (!config)
-		return -ENOMEM;
-	json_t *begin = json_pack("{s:s,s:s,s:O,s:b}", "op", "begin", "name", d->name, "config",
-				  config, "live", live);
-	r = tlschan_send_json(t, begin);
-	json_decref(begin);
-	if (r < 0 || !(reply = reply_or_error(t, errbuf, errsize, "migration refused"))) {
-		if (r < 0)
-			snprintf(errbuf, errsize, "cannot talk to the target: %s", strerror(-r));
-		return -ECONNREFUSED;
+	r = begin_migration(d, t, live, cfg, &reply, &pg.disk_size, errbuf, errsize);
+	if (r < 0)
+		return r;
+	r = progress_start(&pg);
+	if (r == 0)
+		r = copy_disks(&pg, reply, host, errbuf, errsize);
+	if (r == 0) {
+		set_migration_parameters(d, pg.md != NULL);
+		if (!live && was_running)
+			domain_pause(d, true, ignore, sizeof(ignore));
+		r = send_memory(&pg, t, errbuf, errsize);
 	}
-	set_migration_parameters(d);
-	if (!live && was_running)
-		domain_pause(d, true, ignore, sizeof(ignore));
-	r = save_stream(d, frame_sink, t, errbuf, errsize);
+	/* The stream's end frame only once the disks are complete too. */
 	if (r == 0)
 		r = send_frame(t, NULL, 0);
 	t_stream_end = now_ms();
@@ -169,7 +461,9 @@ static int migrate_over(struct domain *d, struct tlschan *t, bool live, const st
 		r = -EIO;
 	if (r < 0) {
 		/* Before the point of no return: the source carries on. */
+		progress_stop(&pg);
 		qmp_command(d->qmp, "migrate_cancel", NULL, NULL, NULL, QMP_TIMEOUT_MS);
+		set_pause_before_switchover(d, false);
 		if (was_running)
 			qmp_command(d->qmp, "cont", NULL, NULL, NULL, QMP_TIMEOUT_MS);
 		return r;
@@ -185,9 +479,9 @@ static int migrate_over(struct domain *d, struct tlschan *t, bool live, const st
 	}
 	json_decref(commit);
 	t_resumed = now_ms();
+	progress_stop(&pg);
+	*ret_report = final_report(&pg, stats, t0, t_stream_end, t_resumed);
 	domain_destroy(d, ignore, sizeof(ignore));
-	*ret_report = json_pack("{s:I,s:I,s:O}", "total_ms", (json_int_t)(now_ms() - t0),
-				"switchover_ms", (json_int_t)(t_resumed - t_stream_end), "qemu", stats);
 	return 0;
 }
 
@@ -195,7 +489,7 @@ int domain_migrate(struct domain *d, const char *host, bool live, const struct d
 		   json_t **ret_report, char *errbuf, size_t errsize)
 {
 	struct tlschan *t = NULL;
-	_cleanup_close_ int fd = -1;
+	int fd = -1;
 	int r;
 
 	pthread_mutex_lock(&creds_lock);
@@ -214,12 +508,12 @@ int domain_migrate(struct domain *d, const char *host, bool live, const struct d
 		snprintf(errbuf, errsize, "domain %s is already being migrated", d->name);
 		return r;
 	}
-	r = connect_host(host, &fd, errbuf, errsize);
+	r = connect_target((void *)host, &fd, &t, errbuf, errsize);
 	if (r == 0)
-		r = tlschan_open(fd, relocation_creds, false, TLS_TIMEOUT_MS, &t, errbuf, errsize);
-	if (r == 0)
-		r = migrate_over(d, t, live, cfg, ret_report, errbuf, errsize);
+		r = migrate_over(d, t, host, live, cfg, ret_report, errbuf, errsize);
 	tlschan_free(t);
+	if (fd >= 0)
+		close(fd);
 	pthread_mutex_lock(&d->lock);
 	d->migrating = false;
 	pthread_mutex_unlock(&d->lock);
@@ -275,19 +569,161 @@ static void send_error(struct tlschan *t, const char *msg)
 	json_decref(e);
 }
 
-/* Create the incoming domain from the stream; on success *RET_DOM. */
-static int receive_domain(struct tlschan *t, json_t *begin, struct domain **ret_dom, char *errbuf,
-			  size_t errsize)
+/* Incoming migrations under way, for their disk connections: each has a
+ * random token (sent to the source in the "ok" answer) that a disk request
+ * must present, the incoming domain's name, and which disks to copy. */
+struct incoming {
+	char token[33];
+	char *name;               /* "NAME--incoming" */
+	json_t *answer;           /* {vdev: "copy"|"shared"} */
+	struct incoming *next;
+};
+
+static struct incoming *incomings;
+static pthread_mutex_t incomings_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static struct incoming *incoming_add(const char *name, json_t *answer)
+{
+	struct incoming *in = calloc(1, sizeof(*in));
+	uint8_t b[16];
+
+	if (!in || getrandom(b, sizeof(b), 0) != sizeof(b) || !(in->name = strdup(name))) {
+		free(in);
+		return NULL;
+	}
+	for (size_t i = 0; i < sizeof(b); i++)
+		snprintf(in->token + 2 * i, 3, "%02x", b[i]);
+	in->answer = json_incref(answer);
+	pthread_mutex_lock(&incomings_lock);
+	in->next = incomings;
+	incomings = in;
+	pthread_mutex_unlock(&incomings_lock);
+	return in;
+}
+
+static void incoming_remove(struct incoming *in)
+{
+	if (!in)
+		return;
+	pthread_mutex_lock(&incomings_lock);
+	for (struct incoming **p = &incomings; *p; p = &(*p)->next)
+		if (*p == in) {
+			*p = in->next;
+			break;
+		}
+	pthread_mutex_unlock(&incomings_lock);
+	free(in->name);
+	json_decref(in->answer);
+	free(in);
+}
+
+/* The incoming domain's name if TOKEN names a migration that copies VDEV. */
+static char *incoming_disk(const char *token, const char *vdev)
+{
+	char *name = NULL;
+
+	pthread_mutex_lock(&incomings_lock);
+	for (struct incoming *in = incomings; in && token && vdev; in = in->next)
+		if (streq(in->token, token) &&
+		    streq(json_string_value(json_object_get(in->answer, vdev)), "copy"))
+			name = strdup(in->name);
+	pthread_mutex_unlock(&incomings_lock);
+	return name;
+}
+
+/* The LVs an incoming migration created, journaled in
+ * LIB_DIR/migrate-in-NAME.json until it succeeds or they are removed, so
+ * that a daemon killed mid-copy removes them when it starts again. */
+static char *journal_path(const char *name)
+{
+	return strprintf("%s/migrate-in-%s.json", daemon_state.paths.lib_dir, name);
+}
+
+static int journal_write(const char *name, char **created)
+{
+	_cleanup_free_ char *path = journal_path(name);
+	_cleanup_free_ char *text = NULL;
+	_cleanup_json_ json_t *j = json_array();
+
+	for (size_t i = 0; j && created && created[i]; i++)
+		json_array_append_new(j, json_string(created[i]));
+	if (!path || !j)
+		return -ENOMEM;
+	if (json_array_size(j) == 0)
+		return 0;
+	text = json_dumps(j, JSON_COMPACT);
+	return text ? write_file_atomic(path, text, strlen(text), 0600) : -ENOMEM;
+}
+
+static void journal_remove(const char *name)
+{
+	_cleanup_free_ char *path = journal_path(name);
+	if (path)
+		unlink(path);
+}
+
+static bool domain_exists(const char *name)
+{
+	struct domain *d = domain_lookup(name);
+	if (d)
+		domain_unref(d);
+	return d != NULL;
+}
+
+/* At start: remove the LVs of incoming migrations that did not finish (no
+ * domain NAME nor NAME--incoming runs here). */
+static void recover_incoming(void)
+{
+	_cleanup_closedir_ DIR *dir = opendir(daemon_state.paths.lib_dir);
+	struct dirent *de;
+
+	while (dir && (de = readdir(dir))) {
+		_cleanup_free_ char *name = NULL, *tmp = NULL, *path = NULL, *text = NULL;
+		_cleanup_json_ json_t *j = NULL;
+		char **lvs;
+		size_t len = strlen(de->d_name), i;
+		json_t *e;
+
+		if (!startswith(de->d_name, "migrate-in-") || len < 17 ||
+		    !streq(de->d_name + len - 5, ".json"))
+			continue;
+		name = strndup(de->d_name + 11, len - 16);
+		tmp = name ? strprintf("%s--incoming", name) : NULL;
+		path = name ? journal_path(name) : NULL;
+		if (!tmp || !path || domain_exists(name) || domain_exists(tmp))
+			continue;
+		if (read_file(path, 1 << 20, &text, NULL) == 0)
+			j = json_loads(text, 0, NULL);
+		lvs = calloc(json_array_size(j) + 1, sizeof(char *));
+		json_array_foreach(j, i, e)
+			if (lvs)
+				lvs[i] = strdup(json_string_value(e) ?: "");
+		log_info("unfinished incoming migration of %s: removing its logical volumes", name);
+		lvdisk_remove_created(lvs);
+		unlink(path);
+	}
+}
+
+/* An incoming migration as the target sees it. */
+struct receive {
+	struct domain *d;
+	char **created;           /* LVs created for it, removed if it fails */
+	struct incoming *in;
+};
+
+/* Refuse before the source starts sending: name taken, disks (creating
+ * the LVs to copy into), kernel, bridges. On success *RET_CFG is the
+ * incoming config under its temporary name. */
+static int receive_check(struct receive *rc, json_t *begin, struct domcfg **ret_cfg,
+			 json_t **ret_answer, char *errbuf, size_t errsize)
 {
 	const char *name = json_string_value(json_object_get(begin, "name"));
 	struct domcfg *cfg = NULL;
-	struct domain_create_args a = { .config_path = "(migration)", .paused = true };
-	struct unframer u = { .t = t };
-	json_t *warnings = NULL, *ok;
 	struct domain *existing;
-	int p[2], r;
+	int r;
 
-	if (!name || domcfg_from_json(json_object_get(begin, "config"), &cfg) < 0) {
+	if (!name || !*name || strchr(name, '/') || name[0] == '.' ||
+	    domcfg_from_json(json_object_get(begin, "config"), &cfg) < 0) {
 		snprintf(errbuf, errsize, "malformed migration request");
 		return -EINVAL;
 	}
@@ -298,19 +734,44 @@ static int receive_domain(struct tlschan *t, json_t *begin, struct domain **ret_
 		snprintf(errbuf, errsize, "a domain called '%s' already exists here", name);
 		return -EEXIST;
 	}
-	/* Refuse before the source starts sending. */
-	r = domain_check(cfg, errbuf, errsize);
+	r = lvdisk_prepare_incoming(json_object_get(begin, "disks"), ret_answer, &rc->created,
+				    errbuf, errsize);
+	if (r == 0)
+		r = journal_write(name, rc->created);
+	if (r == 0)
+		r = domain_check(cfg, errbuf, errsize);
+	free(cfg->name);
+	cfg->name = r == 0 ? strprintf("%s--incoming", name) : NULL;
+	if (r == 0 && !cfg->name)
+		r = -ENOMEM;
 	if (r < 0) {
 		domcfg_free(cfg);
 		return r;
 	}
-	free(cfg->name);
-	cfg->name = strprintf("%s--incoming", name);
-	if (!cfg->name || pipe2(p, O_CLOEXEC) < 0) {
+	*ret_cfg = cfg;
+	return 0;
+}
+
+/* Create the incoming domain from the stream into RC->d. */
+static int receive_domain(struct tlschan *t, json_t *begin, struct receive *rc, char *errbuf,
+			  size_t errsize)
+{
+	struct domcfg *cfg = NULL;
+	struct domain_create_args a = { .config_path = "(migration)", .paused = true };
+	struct unframer u = { .t = t };
+	_cleanup_json_ json_t *answer = NULL;
+	json_t *warnings = NULL, *ok;
+	int p[2], r;
+
+	r = receive_check(rc, begin, &cfg, &answer, errbuf, errsize);
+	if (r < 0)
+		return r;
+	rc->in = incoming_add(cfg->name, answer);
+	if (!rc->in || pipe2(p, O_CLOEXEC) < 0) {
 		domcfg_free(cfg);
 		return -ENOMEM;
 	}
-	ok = json_pack("{s:b}", "ok", 1);
+	ok = json_pack("{s:b,s:O,s:s}", "ok", 1, "disks", answer, "token", rc->in->token);
 	r = tlschan_send_json(t, ok);
 	json_decref(ok);
 	u.dst = p[1];
@@ -324,27 +785,43 @@ static int receive_domain(struct tlschan *t, json_t *begin, struct domain **ret_
 	}
 	a.cfg = cfg;
 	a.incoming_fd = p[0];
-	r = domain_create(&a, ret_dom, &warnings, errbuf, errsize);
+	r = domain_create(&a, &rc->d, &warnings, errbuf, errsize);
 	json_decref(warnings);
 	close(p[0]);
 	pthread_join(u.thread, NULL);
 	if (r == 0 && u.result < 0) {
 		/* QEMU loaded a complete stream but the end marker never came. */
-		domain_destroy(*ret_dom, errbuf, errsize);
-		domain_unref(*ret_dom);
+		domain_destroy(rc->d, errbuf, errsize);
+		domain_unref(TAKE_PTR(rc->d));
 		snprintf(errbuf, errsize, "the migration stream was cut");
 		return -EPIPE;
 	}
 	return r;
 }
 
+/* "op": "disk": a copy of a disk of an incoming migration. */
+static void serve_disk(struct tlschan *t, int fd, json_t *req, const char *peer)
+{
+	const char *vdev = json_string_value(json_object_get(req, "vdev"));
+	_cleanup_free_ char *name = incoming_disk(json_string_value(json_object_get(req, "token")),
+						  vdev);
+
+	if (!name) {
+		log_err("relocation from %s: disk request for no migration under way", peer);
+		send_error(t, "no such migration or disk");
+		return;
+	}
+	migdisk_bridge(t, fd, name, vdev);
+}
+
 static void relocation_serve(int fd, const char *peer)
 {
 	struct tlschan *t = NULL;
 	_cleanup_json_ json_t *begin = NULL, *commit = NULL;
-	struct domain *d = NULL;
+	struct receive rc = { 0 };
 	char errbuf[1024] = "";
 	_cleanup_free_ char *final_name = NULL;
+	const char *op;
 	json_t *msg;
 	int r;
 
@@ -353,37 +830,47 @@ static void relocation_serve(int fd, const char *peer)
 		log_err("relocation from %s refused: %s", peer, errbuf);
 		return;
 	}
-	if (tlschan_recv_json(t, &begin) < 0 || !streq(json_string_value(json_object_get(begin, "op")), "begin")) {
+	op = tlschan_recv_json(t, &begin) < 0 ? NULL : json_string_value(json_object_get(begin, "op"));
+	if (streq(op, "disk")) {
+		serve_disk(t, fd, begin, peer);
+		goto out;
+	}
+	if (!streq(op, "begin")) {
 		log_err("relocation from %s: no begin request", peer);
 		goto out;
 	}
 	final_name = strdup(json_string_value(json_object_get(begin, "name")) ?: "");
 	log_info("incoming migration of %s from %s", final_name, peer);
-	r = receive_domain(t, begin, &d, errbuf, sizeof(errbuf));
+	r = receive_domain(t, begin, &rc, errbuf, sizeof(errbuf));
+	incoming_remove(rc.in);
 	if (r < 0) {
 		log_err("incoming migration of %s from %s failed: %s", final_name, peer, errbuf);
+		lvdisk_remove_created(rc.created);
+		journal_remove(final_name);
 		send_error(t, errbuf);
 		goto out;
 	}
-	msg = json_pack("{s:b,s:i}", "complete", 1, "domid", d->domid);
+	strv_free(rc.created);
+	msg = json_pack("{s:b,s:i}", "complete", 1, "domid", rc.d->domid);
 	r = tlschan_send_json(t, msg);
 	json_decref(msg);
+	journal_remove(final_name);
 	/* Past this point the domain is ours, whatever the source says next. */
 	if (r == 0)
 		r = tlschan_recv_json(t, &commit);
 	if (r < 0)
 		log_warn("incoming migration of %s: no commit from %s; taking the domain", final_name, peer);
-	r = domain_rename(d, final_name, errbuf, sizeof(errbuf));
+	r = domain_rename(rc.d, final_name, errbuf, sizeof(errbuf));
 	if (r == 0)
-		r = domain_pause(d, false, errbuf, sizeof(errbuf));
+		r = domain_pause(rc.d, false, errbuf, sizeof(errbuf));
 	if (r < 0)
 		log_err("incoming migration of %s: cannot resume it: %s", final_name, errbuf);
 	else
-		log_info("domain %s (%d) migrated in from %s", final_name, d->domid, peer);
+		log_info("domain %s (%d) migrated in from %s", final_name, rc.d->domid, peer);
 	msg = json_pack("{s:b}", "ok", r == 0);
 	tlschan_send_json(t, msg);
 	json_decref(msg);
-	domain_unref(d);
+	domain_unref(rc.d);
 out:
 	tlschan_free(t);
 }
@@ -471,6 +958,7 @@ int relocation_start(char *errbuf, size_t errsize)
 	pthread_t th;
 	int fd, one = 1, r;
 
+	recover_incoming();
 	if (!spec)
 		return 0;
 	r = tlschan_creds_load(daemon_state.conf.relocation_tls_dir, &relocation_creds);

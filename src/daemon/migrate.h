@@ -15,7 +15,10 @@
  * runs (else it is paused first). CFG (not taken) replaces its config on the
  * target. Until the target confirms it holds a complete copy, any failure
  * leaves D running here as before; after that, the target owns it and D is
- * destroyed here. *RET_REPORT gets {total_ms, downtime_ms, ram_bytes...}. */
+ * destroyed here. Disks on LVs the target does not share are copied to LVs
+ * it creates (migdisk.h). While it runs, D->migration holds its progress.
+ * *RET_REPORT gets {total_ms, downtime_ms, switchover_ms, qemu: {...},
+ * disks: {size, copied, sync_ms} (with copied disks)}. */
 int domain_migrate(struct domain *d, const char *host, bool live, const struct domcfg *cfg,
 		   json_t **ret_report, char *errbuf, size_t errsize);
 

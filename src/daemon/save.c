@@ -27,11 +27,13 @@
 #define QMP_TIMEOUT_MS 10000
 #define MIGRATION_TIMEOUT_MS (10 * 60 * 1000)
 
-/* Poll query-migrate until the migration is over. Returns 0 when it
- * completed, -EIO with QEMU's error text in ERRBUF when it failed. */
-static int wait_migration(struct domain *d, const char *what, char *errbuf, size_t errsize)
+/* Poll query-migrate until the migration is over (or TIMEOUT_MS, < 0:
+ * none). Returns 0 when it completed, -EIO with QEMU's error text in
+ * ERRBUF when it failed. */
+static int wait_migration(struct domain *d, const char *what, int timeout_ms, char *errbuf,
+			  size_t errsize)
 {
-	uint64_t deadline = now_ms() + MIGRATION_TIMEOUT_MS;
+	uint64_t deadline = timeout_ms < 0 ? UINT64_MAX : now_ms() + (uint64_t)timeout_ms;
 
 	while (now_ms() < deadline) {
 		_cleanup_json_ json_t *info = NULL;
@@ -127,7 +129,7 @@ int save_stream(struct domain *d, int (*write)(void *ctx, const void *buf, size_
 		qmp_command(d->qmp, "migrate_cancel", NULL, NULL, NULL, QMP_TIMEOUT_MS);
 		return r;
 	}
-	return wait_migration(d, "sending the domain's state", errbuf, errsize);
+	return wait_migration(d, "sending the domain's state", MIGRATION_TIMEOUT_MS, errbuf, errsize);
 }
 
 struct file_sink {
@@ -282,7 +284,10 @@ int save_receive(struct domain *d, int fd, char *errbuf, size_t errsize)
 		snprintf(errbuf, errsize, "cannot load the saved state: %s", qerr ? qerr : strerror(-r));
 		return r;
 	}
-	return wait_migration(d, "loading the domain's state", errbuf, errsize);
+	/* No time limit: the stream's writer ends it (a migration's source may
+	 * copy its disks for long before sending the memory), and a cut stream
+	 * fails it. */
+	return wait_migration(d, "loading the domain's state", -1, errbuf, errsize);
 }
 
 int domain_restore(const char *path, struct domcfg *cfg, bool paused, struct domain **ret_dom,

@@ -1114,7 +1114,7 @@ static int launch(struct domain *d, const struct domain_create_args *a, char *er
 			.n_disks = plan.n_disks,
 			.nics = plan.nics,
 			.n_nics = plan.n_nics,
-			.incoming = a->incoming_fd >= 0,
+			.incoming = a->incoming_fd >= 0 || a->incoming_later,
 			.boot_kernel = boot.kernel,
 			.boot_ramdisk = boot.initrd,
 			.boot_cmdline = boot.args,
@@ -1139,11 +1139,11 @@ static int launch(struct domain *d, const struct domain_create_args *a, char *er
 	}
 	/* Loading a migration takes long: a daemon killed meanwhile must find
 	 * the half-made domain (and its disk servers) to clean up. */
-	if (r == 0 && a->incoming_fd >= 0)
+	if (r == 0 && (a->incoming_fd >= 0 || a->incoming_later))
 		r = state_save(d);
 	if (r == 0 && a->incoming_fd >= 0)
 		r = save_receive(d, a->incoming_fd, errbuf, errsize);
-	else if (r == 0 && d->cfg->maxmem_mb > d->cfg->memory_mb)
+	else if (r == 0 && !a->incoming_later && d->cfg->maxmem_mb > d->cfg->memory_mb)
 		qmp_simple(d, "balloon", json_pack("{s:I}", "value",
 						  (json_int_t)(d->cfg->memory_mb << 20)));
 	if (r == 0 && !a->paused) {

@@ -71,9 +71,13 @@ struct domain_create_args {
 	bool paused;
 	/* restore and migration: a ready config instead of config_text (taken
 	 * on success and failure), and a stream to load QEMU's state from
-	 * instead of booting (INCOMING_FD, e.g. a pipe; -1 for none). */
+	 * instead of booting (INCOMING_FD, e.g. a pipe; -1 for none). With
+	 * INCOMING_LATER (and INCOMING_FD -1) QEMU is left waiting for a
+	 * stream the caller feeds later with save_receive() (migration: the
+	 * target is ready before the source starts sending). */
 	struct domcfg *cfg;
 	int incoming_fd;
+	bool incoming_later;
 };
 
 /* Parse xl.cfg TEXT (LEN bytes, read from PATH) with OVERRIDES ("k=v",

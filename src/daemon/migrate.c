@@ -3,18 +3,21 @@
  * The source daemon connects to the target's relocation service (TCP,
  * mutual TLS, source address checked against relocation_hosts_allow) and:
  *   1. sends "begin" with the VM's config and its LV disks; the target
- *      answers "ok" with, per disk, "shared" or "copy" (it created the LV)
- *      and a token for the disk connections;
+ *      checks them, starts the domain paused, waiting for its state, under
+ *      the temporary name NAME--incoming, and answers "ok" with, per disk,
+ *      "shared" or "copy" (it created the LV) and a token for the disk
+ *      connections;
  *   2. copies the "copy" disks with QEMU's mirror through extra
  *      connections ("op": "disk", migdisk.h) until they are in sync;
  *   3. streams QEMU's migration stream in frames (u32 length, data; a zero
- *      length ends it) while the target feeds it to a paused QEMU started
- *      with -incoming under the temporary name NAME--incoming; with disks,
+ *      length ends it) while the target feeds it to that QEMU; with disks,
  *      QEMU pauses before the switch-over, the mirrors end in sync, and
  *      only then the stream completes and the end frame is sent;
  *   4. the target answers "complete" once its QEMU holds the whole state:
- *      the point of no return. The source destroys its copy and sends
- *      "commit"; the target renames the domain and resumes it.
+ *      the point of no return. The source sends "commit" and destroys its
+ *      copy; the target resumes the domain and renames it. A target that
+ *      gets no commit keeps the domain paused (the source may have
+ *      resumed its own when "complete" was lost) and says so in its log.
  * Before step 4 any failure (refusal, target gone, network cut, missing
  * disk or bridge) cancels the migration, resumes the source and leaves
  * nothing on the target (the LVs it created are removed).
@@ -471,7 +474,6 @@ static int migrate_over(struct domain *d, struct tlschan *t, const char *host, b
 	/* The target holds a complete copy: it owns the domain from now on.
 	 * Our QEMU is stopped (post-migrate), so commit first (the guest's
 	 * downtime ends when the target resumes) and clean up after. */
-	stats = migration_stats(d);
 	json_t *commit = json_pack("{s:s}", "op", "commit");
 	if (tlschan_send_json(t, commit) == 0) {
 		json_decref(reply);
@@ -479,6 +481,7 @@ static int migrate_over(struct domain *d, struct tlschan *t, const char *host, b
 	}
 	json_decref(commit);
 	t_resumed = now_ms();
+	stats = migration_stats(d);
 	progress_stop(&pg);
 	*ret_report = final_report(&pg, stats, t0, t_stream_end, t_resumed);
 	domain_destroy(d, ignore, sizeof(ignore));
@@ -752,49 +755,61 @@ static int receive_check(struct receive *rc, json_t *begin, struct domcfg **ret_
 	return 0;
 }
 
-/* Create the incoming domain from the stream into RC->d. */
+/* Create the incoming domain into RC->d, paused and waiting (so that its
+ * start-up is not inside the copy), answer "ok", then load the stream. */
 static int receive_domain(struct tlschan *t, json_t *begin, struct receive *rc, char *errbuf,
 			  size_t errsize)
 {
 	struct domcfg *cfg = NULL;
-	struct domain_create_args a = { .config_path = "(migration)", .paused = true };
+	struct domain_create_args a = { .config_path = "(migration)", .paused = true,
+					.incoming_fd = -1, .incoming_later = true };
 	struct unframer u = { .t = t };
 	_cleanup_json_ json_t *answer = NULL;
 	json_t *warnings = NULL, *ok;
-	int p[2], r;
+	char ignore[256];
+	int p[2] = { -1, -1 }, r;
 
 	r = receive_check(rc, begin, &cfg, &answer, errbuf, errsize);
 	if (r < 0)
 		return r;
 	rc->in = incoming_add(cfg->name, answer);
-	if (!rc->in || pipe2(p, O_CLOEXEC) < 0) {
+	if (!rc->in) {
 		domcfg_free(cfg);
 		return -ENOMEM;
 	}
-	ok = json_pack("{s:b,s:O,s:s}", "ok", 1, "disks", answer, "token", rc->in->token);
-	r = tlschan_send_json(t, ok);
+	a.cfg = cfg;
+	r = domain_create(&a, &rc->d, &warnings, errbuf, errsize);
+	json_decref(warnings);
+	if (r < 0)
+		return r;
+	r = pipe2(p, O_CLOEXEC) < 0 ? -errno : 0;
+	ok = r == 0 ? json_pack("{s:b,s:O,s:s}", "ok", 1, "disks", answer, "token", rc->in->token)
+		    : NULL;
+	if (ok)
+		r = tlschan_send_json(t, ok);
 	json_decref(ok);
 	u.dst = p[1];
 	if (r == 0)
 		r = -pthread_create(&u.thread, NULL, unframer_main, &u);
 	if (r < 0) {
+		if (p[0] >= 0) {
+			close(p[0]);
+			close(p[1]);
+		}
+		snprintf(errbuf, errsize, "cannot start receiving: %s", strerror(-r));
+	} else {
+		r = save_receive(rc->d, p[0], errbuf, errsize);
 		close(p[0]);
-		close(p[1]);
-		domcfg_free(cfg);
-		return r;
+		pthread_join(u.thread, NULL);
+		if (r == 0 && u.result < 0) {
+			/* QEMU loaded a complete stream but the end marker never came. */
+			snprintf(errbuf, errsize, "the migration stream was cut");
+			r = -EPIPE;
+		}
 	}
-	a.cfg = cfg;
-	a.incoming_fd = p[0];
-	r = domain_create(&a, &rc->d, &warnings, errbuf, errsize);
-	json_decref(warnings);
-	close(p[0]);
-	pthread_join(u.thread, NULL);
-	if (r == 0 && u.result < 0) {
-		/* QEMU loaded a complete stream but the end marker never came. */
-		domain_destroy(rc->d, errbuf, errsize);
+	if (r < 0) {
+		domain_destroy(rc->d, ignore, sizeof(ignore));
 		domain_unref(TAKE_PTR(rc->d));
-		snprintf(errbuf, errsize, "the migration stream was cut");
-		return -EPIPE;
 	}
 	return r;
 }
@@ -819,7 +834,7 @@ static void relocation_serve(int fd, const char *peer)
 	struct tlschan *t = NULL;
 	_cleanup_json_ json_t *begin = NULL, *commit = NULL;
 	struct receive rc = { 0 };
-	char errbuf[1024] = "";
+	char errbuf[1024] = "", ignore[256];
 	_cleanup_free_ char *final_name = NULL;
 	const char *op;
 	json_t *msg;
@@ -855,16 +870,23 @@ static void relocation_serve(int fd, const char *peer)
 	r = tlschan_send_json(t, msg);
 	json_decref(msg);
 	journal_remove(final_name);
-	/* Past this point the domain is ours, whatever the source says next. */
+	/* The domain is ours now, but it runs only once the source confirms
+	 * it let its copy go: without that word (the connection cut just
+	 * now), the source may have resumed its own, so ours stays paused for
+	 * the administrator rather than run twice on the same disks. */
 	if (r == 0)
 		r = tlschan_recv_json(t, &commit);
-	if (r < 0)
-		log_warn("incoming migration of %s: no commit from %s; taking the domain", final_name, peer);
-	r = domain_rename(rc.d, final_name, errbuf, sizeof(errbuf));
+	if (r == 0 && !streq(json_string_value(json_object_get(commit, "op")), "commit"))
+		r = -EPROTO;
 	if (r == 0)
 		r = domain_pause(rc.d, false, errbuf, sizeof(errbuf));
+	else
+		snprintf(errbuf, sizeof(errbuf), "no commit from %s: left paused; check that the "
+			 "source no longer runs it, then unpause or destroy it here", peer);
+	if (domain_rename(rc.d, final_name, ignore, sizeof(ignore)) < 0)
+		log_err("incoming migration of %s: cannot rename it: %s", final_name, ignore);
 	if (r < 0)
-		log_err("incoming migration of %s: cannot resume it: %s", final_name, errbuf);
+		log_err("incoming migration of %s: %s", final_name, errbuf);
 	else
 		log_info("domain %s (%d) migrated in from %s", final_name, rc.d->domid, peer);
 	msg = json_pack("{s:b}", "ok", r == 0);

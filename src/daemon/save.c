@@ -52,7 +52,7 @@ static int wait_migration(struct domain *d, const char *what, int timeout_ms, ch
 			snprintf(errbuf, errsize, "%s failed: %s", what, desc ? desc : status);
 			return -EIO;
 		}
-		usleep(5000);
+		usleep(2000);
 	}
 	snprintf(errbuf, errsize, "%s timed out", what);
 	return -ETIMEDOUT;

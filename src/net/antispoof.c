@@ -85,6 +85,48 @@ int net_antispoof_linux(const struct net_port *p, char *errbuf, size_t errsize)
 	return r < 0 ? r : -EIO;
 }
 
+/* True if Open vSwitch bridge BRIDGE uses the userspace datapath. */
+static bool ovs_userspace(const char *bridge)
+{
+	char *argv[] = { "ovs-vsctl", "--timeout=10", "get", "bridge", (char *)bridge,
+			 "datapath_type", NULL };
+	_cleanup_free_ char *out = NULL;
+
+	return net_run(argv, NULL, &out, NULL) == 0 && startswith(out, "netdev");
+}
+
+/* The userspace datapath reads a system port through an AF_PACKET socket,
+ * which leaves the frame to the host's own stack as well: a guest could
+ * reach the host's addresses through its tap, around every flow (and its
+ * meter). A netdev-family ingress chain dropping everything runs after the
+ * AF_PACKET taps, so Open vSwitch still gets each frame and the host none. */
+int net_ovs_tap_guard(const struct net_port *p, const char *bridge, char *errbuf,
+		      size_t errsize)
+{
+	_cleanup_free_ char *table = net_nft_table(p->owner, p->domid, p->devid);
+	_cleanup_free_ char *script = NULL, *err = NULL;
+	char *argv[] = { "nft", "-f", "-", NULL };
+	int r;
+
+	if (!ovs_userspace(bridge))
+		return 0;
+	if (!table)
+		return -ENOMEM;
+	script = strprintf("table netdev %s\ndelete table netdev %s\n"
+			   "table netdev %s {\n"
+			   "\tchain host {\n"
+			   "\t\ttype filter hook ingress device \"%s\" priority 0; policy drop;\n"
+			   "\t}\n}\n", table, table, table, p->ifname);
+	if (!script)
+		return -ENOMEM;
+	r = net_run(argv, script, NULL, &err);
+	if (r == 0)
+		return 0;
+	snprintf(errbuf, errsize, "cannot keep '%s' away from the host's stack (nft): %s",
+		 p->ifname, r < 0 ? strerror(-r) : err);
+	return r < 0 ? r : -EIO;
+}
+
 int net_antispoof_ovs(const struct net_port *p, const char *bridge, long ofport, char *errbuf,
 		      size_t errsize)
 {
@@ -137,7 +179,7 @@ int net_antispoof_ovs(const struct net_port *p, const char *bridge, long ofport,
 
 int net_nft_release(const char *owner, int domid, int devid, const int *alive, size_t n_alive)
 {
-	char *list[] = { "nft", "list", "tables", "bridge", NULL };
+	char *list[] = { "nft", "list", "tables", NULL };
 	_cleanup_free_ char *out = NULL, *prefix = strprintf("domus_%s_", owner);
 	char *save = NULL;
 	int n = 0;
@@ -145,14 +187,16 @@ int net_nft_release(const char *owner, int domid, int devid, const int *alive, s
 	if (!prefix || net_run(list, NULL, &out, NULL) != 0)
 		return 0;  /* no nftables here */
 	for (char *line = strtok_r(out, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		char name[64];
+		char family[16], name[64];
 		int d, v;
-		if (sscanf(line, "table bridge %63s", name) != 1 || !startswith(name, prefix) ||
+		if (sscanf(line, "table %15s %63s", family, name) != 2 ||
+		    (strcmp(family, "bridge") && strcmp(family, "netdev")) ||
+		    !startswith(name, prefix) ||
 		    sscanf(name + strlen(prefix), "%d_%d", &d, &v) != 2)
 			continue;
 		if (alive ? net_domid_in(d, alive, n_alive) : d != domid || (devid >= 0 && v != devid))
 			continue;
-		char *del[] = { "nft", "delete", "table", "bridge", name, NULL };
+		char *del[] = { "nft", "delete", "table", family, name, NULL };
 		if (net_run(del, NULL, NULL, NULL) == 0)
 			n++;
 	}

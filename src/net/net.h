@@ -64,8 +64,10 @@ struct net_port {
  * and install the antispoofing rules (source MAC always; source IPv4 and
  * ARP too when P->ip is set) and the rate limits (P->rate: the guest's
  * receive side shaped by a tbf qdisc on the tap, its transmit side policed
- * by nftables on Linux bridges or an OpenFlow meter on OVS). On failure
- * nothing of the port is left. */
+ * by nftables on Linux bridges or an OpenFlow meter on OVS). On an OVS
+ * bridge with the userspace datapath the tap is also kept from the host's
+ * own stack (nftables netdev ingress). On failure nothing of the port is
+ * left. */
 int net_port_attach(const struct net_port *p, const struct net_bridge_spec *b,
 		    enum net_bridge_kind kind, char *errbuf, size_t errsize);
 

@@ -35,8 +35,11 @@ def measure(ga, iperf, server, reverse):
     return json.loads(out)["end"]["sum_received"]["bits_per_second"]
 
 
-def check_rate(instance, ns, bridge, server_addr, reverse):
-    """Measure what the guest sends (REVERSE False) or receives (True)."""
+def check_rate(instance, ns, bridge, server_addr, reverse, via=None):
+    """Measure what the guest sends (REVERSE False) or receives (True). VIA:
+    the host's ports on the bridge, one of whose MACs the guest must have
+    resolved for the server (not its tap's: the host's stack must not
+    answer through the tap, around the switch)."""
     cfg = pv_cfg(instance, "slow", extra="domus.net0=10.77.0.2/24",
                  more=f"vif = [ 'bridge={bridge}, rate=10Mb/s' ]")
     instance.run("create", cfg)
@@ -46,6 +49,7 @@ def check_rate(instance, ns, bridge, server_addr, reverse):
     try:
         with agent(instance, "slow") as ga:
             got = measure(ga, push_iperf3(ga), server_addr, reverse)
+            neigh = ga.exec(f"ip neigh show {server_addr}")[1]
     finally:
         server.terminate()
         server.wait()
@@ -55,6 +59,10 @@ def check_rate(instance, ns, bridge, server_addr, reverse):
         if hasattr(ns, "vsctl"):
             for what in ("dump-flows", "dump-meters", "meter-stats"):
                 f.write(ns.sh("ovs-ofctl", "-O", "OpenFlow13", what, bridge).stdout)
+    if via:
+        macs = [ns.sh("cat", f"/sys/class/net/{v}/address").stdout.strip() for v in via]
+        assert any(m in neigh for m in macs), \
+            f"guest reached {server_addr} through {neigh}, not {via} ({macs})"
     assert abs(got - RATE) <= 0.15 * RATE, \
         f"guest {'received' if reverse else 'sent'} at {got / 1e6:.2f} Mbit/s"
 
@@ -78,4 +86,10 @@ def test_rate_linux_bridge_receive(instance, netns, iperf3):
 def test_rate_ovs_receive(instance, ovs_netns, iperf3):
     ovs_netns.ovs_bridge("ovsbr")
     ovs_netns.internal_port("ovsbr", "h0", "10.77.0.1/24")
-    check_rate(instance, ovs_netns, "ovsbr", "10.77.0.1", reverse=True)
+    check_rate(instance, ovs_netns, "ovsbr", "10.77.0.1", reverse=True, via=("h0", "ovsbr"))
+
+
+def test_rate_ovs_send(instance, ovs_netns, iperf3):
+    ovs_netns.ovs_bridge("ovsbr")
+    ovs_netns.internal_port("ovsbr", "h0", "10.77.0.1/24")
+    check_rate(instance, ovs_netns, "ovsbr", "10.77.0.1", reverse=False, via=("h0", "ovsbr"))

@@ -61,10 +61,13 @@ def test_antispoof_ovs(instance, ovs_netns):
     instance.run("create", cfg)
     wait_ready(instance, "liar")
     assert "nw_src=10.77.0.2" in ns.flows("ovsbr")
+    assert "table netdev domus_" in ns.sh("nft", "list", "tables").stdout, \
+        "the tap is not kept from the host's stack"
     spoof_checks(instance, "liar")
     instance.run("destroy", "liar")
     wait_gone(ns, "vif")
     assert "nw_src" not in ns.flows("ovsbr")
+    assert "domus_" not in ns.sh("nft", "list", "tables").stdout
     assert ns.vsctl("list-ports", "ovsbr").stdout.split() == ["h0"]
 
 

@@ -79,6 +79,17 @@ int net_port_release(const char *owner, int domid, int devid);
  * Returns the number of domains cleaned up, or -errno. */
 int net_reconcile(const char *owner, const int *alive, size_t n_alive);
 
+/* The IPv6 link-local address a guest with MAC derives (EUI-64, Linux's
+ * default addr_gen_mode), in RET. -EINVAL if MAC is malformed. */
+int net_mac_link_local(const char *mac, char ret[46]);
+
+/* Split IP (ip=, space-separated IPv4 and IPv6 addresses, or NULL) into
+ * the addresses a port with MAC may send from: *RET_V4 the IPv4 ones,
+ * *RET_V6 its MAC's link-local address then the IPv6 ones, each canonical
+ * and ", "-separated (nftables set syntax; "" when none). -EINVAL on a
+ * token that is no address. */
+int net_addr_lists(const char *ip, const char *mac, char **ret_v4, char **ret_v6);
+
 /* The owner id of the instance rooted at ROOT ("" for "/"): 8 hex digits. */
 void net_owner_id(const char *root, char ret[9]);
 

@@ -3,29 +3,14 @@ through a rate-limited vif; both must be within 15% of the configured rate,
 on a Linux bridge and on Open vSwitch. The host's iperf3 and its libraries
 are copied into the guest's /tmp (the guest kit has only busybox)."""
 import json
-import os
-import shutil
 import subprocess
 
 import pytest
 
 from conftest import agent, pv_cfg, wait_ready
-from netkit import have, ovs_netns  # noqa: F401 (fixture)
+from netkit import have, ovs_netns, push_tool  # noqa: F401 (fixture)
 
 RATE = 10_000_000  # bits/s: rate=10Mb/s
-LOADER = "/lib64/ld-linux-x86-64.so.2"
-
-
-def push_iperf3(ga):
-    binary = shutil.which("iperf3")
-    libs = [line.split("=>")[1].split()[0] for line in
-            subprocess.run(["ldd", binary], capture_output=True, text=True).stdout.splitlines()
-            if "=>" in line and "/" in line.split("=>")[1]]
-    for path in [binary, LOADER, *libs]:
-        with open(os.path.realpath(path), "rb") as f:
-            ga.write_file(f"/tmp/{os.path.basename(path)}", f.read())
-    assert ga.exec("chmod 755 /tmp/*")[0] == 0
-    return f"/tmp/{os.path.basename(LOADER)} --library-path /tmp /tmp/iperf3"
 
 
 def measure(ga, iperf, server, reverse):
@@ -48,7 +33,7 @@ def check_rate(instance, ns, bridge, server_addr, reverse, via=None):
                               stderr=subprocess.DEVNULL)
     try:
         with agent(instance, "slow") as ga:
-            got = measure(ga, push_iperf3(ga), server_addr, reverse)
+            got = measure(ga, push_tool(ga, "iperf3"), server_addr, reverse)
             neigh = ga.exec(f"ip neigh show {server_addr}")[1]
     finally:
         server.terminate()

@@ -26,7 +26,7 @@ sys.path.insert(0, str(repo / "tests/system"))
 from conftest import BUILD, DOMUS, Instance, pv_cfg, qemu_pids, wait_for, wait_ready  # noqa
 from netkit import OvsNetns  # noqa
 from qga import GuestAgent  # noqa
-from test_net_rate import push_iperf3  # noqa
+from netkit import push_tool  # noqa
 
 work = pathlib.Path(tempfile.mkdtemp(prefix="dnb-", dir="/tmp"))
 (work / "logs").mkdir()
@@ -40,8 +40,8 @@ ADDR = {"g1": "10.88.0.11", "g2": "10.88.0.12"}
 
 def measure(server, client):
     """Throughput (bit/s) and mean ping RTT (ms) from CLIENT to SERVER."""
-    iperf = push_iperf3(server)
-    push_iperf3(client)
+    iperf = push_tool(server, "iperf3")
+    push_tool(client, "iperf3")
     server.exec(f"{iperf} -s -D")
     time.sleep(1)
     rc, out, err = client.exec(f"{iperf} -c {ADDR['g1']} -t 10 -O 2 -J", timeout=60)

@@ -11,7 +11,8 @@
 #    each kind of bridge.
 #
 # Everything runs in a private network namespace with its own Open vSwitch.
-# Each measurement alternates Domus and hand-wired RUNS times (median).
+# Each measurement alternates Domus and hand-wired RUNS times, who goes first
+# alternating too (median; every round is printed).
 # Usage: bench/net.sh [RUNS] (default 3; root; needs `make`, `make guest`, openvswitch-switch,
 # nftables, iperf3)
 set -euo pipefail
@@ -140,10 +141,20 @@ try:
     print(f"{'bridge':8} {'who':6} {'Mbit/s':>8} {'rtt ms':>7}   (median of {runs})")
     for bridge, kind in (("br0", "linux"), ("ovsbr", "ovs")):
         dom, hand = [], []
-        for _ in range(runs):
-            r, argvs = domus_run(bridge)
-            dom.append(r)
-            hand.append(hand_run(bridge, kind, argvs))
+        r, argvs = domus_run(bridge)
+        dom.append(r)
+        hand.append(hand_run(bridge, kind, argvs))
+        for i in range(1, runs):
+            # alternate who goes first: the shared machine's load drifts
+            if i % 2:
+                hand.append(hand_run(bridge, kind, argvs))
+                dom.append(domus_run(bridge)[0])
+            else:
+                dom.append(domus_run(bridge)[0])
+                hand.append(hand_run(bridge, kind, argvs))
+        for i, (d, h) in enumerate(zip(dom, hand)):
+            print(f"{kind:8} round {i + 1}: domus {d[0] / 1e6:.1f} Mbit/s {d[1]:.3f} ms, "
+                  f"hand {h[0] / 1e6:.1f} Mbit/s {h[1]:.3f} ms")
         d_bps, d_rtt = (statistics.median(x[i] for x in dom) for i in (0, 1))
         h_bps, h_rtt = (statistics.median(x[i] for x in hand) for i in (0, 1))
         print(f"{kind:8} {'domus':6} {d_bps / 1e6:8.1f} {d_rtt:7.3f}")

@@ -1,7 +1,10 @@
 /* antispoof.c - a port only sends frames from its own MAC and, when the vif
- * lists ip=, IPv4 and ARP only from those addresses: an nftables table
- * (bridge family, prerouting hook) per port on Linux bridges, OpenFlow
- * rules tagged with the port's cookie on Open vSwitch. */
+ * lists ip=, IPv4, ARP and IPv6 only from those addresses (and its MAC's
+ * link-local one), neighbour advertisements only for them: an nftables
+ * table (bridge family, prerouting hook) per port on Linux bridges, OpenFlow
+ * rules tagged with the port's cookie on Open vSwitch (plus, on the
+ * userspace datapath, a netdev table keeping the tap from the host's
+ * stack). */
 #include "net/internal.h"
 #include "common/cleanup.h"
 #include "common/util.h"

@@ -61,8 +61,8 @@ struct net_port {
 };
 
 /* Plug the existing tap P->ifname into the bridge B of KIND, bring it up,
- * and install the antispoofing rules (source MAC always; source IPv4 and
- * ARP too when P->ip is set) and the rate limits (P->rate: the guest's
+ * and install the antispoofing rules (source MAC always; with P->ip, IPv4,
+ * ARP and IPv6 sources and neighbour advertisement targets too) and the rate limits (P->rate: the guest's
  * receive side shaped by a tbf qdisc on the tap, its transmit side policed
  * by nftables on Linux bridges or an OpenFlow meter on OVS). On an OVS
  * bridge with the userspace datapath the tap is also kept from the host's

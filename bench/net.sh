@@ -11,7 +11,8 @@
 #    each kind of bridge.
 #
 # Everything runs in a private network namespace with its own Open vSwitch.
-# Each measurement alternates Domus and hand-wired RUNS times (median).
+# Each measurement alternates Domus and hand-wired RUNS times, who goes first
+# alternating too (median; every round is printed).
 # Usage: bench/net.sh [RUNS] (default 3; root; needs `make`, `make guest`, openvswitch-switch,
 # nftables, iperf3)
 set -euo pipefail
@@ -26,7 +27,7 @@ sys.path.insert(0, str(repo / "tests/system"))
 from conftest import BUILD, DOMUS, Instance, pv_cfg, qemu_pids, wait_for, wait_ready  # noqa
 from netkit import OvsNetns  # noqa
 from qga import GuestAgent  # noqa
-from test_net_rate import push_iperf3  # noqa
+from netkit import push_tool  # noqa
 
 work = pathlib.Path(tempfile.mkdtemp(prefix="dnb-", dir="/tmp"))
 (work / "logs").mkdir()
@@ -40,8 +41,8 @@ ADDR = {"g1": "10.88.0.11", "g2": "10.88.0.12"}
 
 def measure(server, client):
     """Throughput (bit/s) and mean ping RTT (ms) from CLIENT to SERVER."""
-    iperf = push_iperf3(server)
-    push_iperf3(client)
+    iperf = push_tool(server, "iperf3")
+    push_tool(client, "iperf3")
     server.exec(f"{iperf} -s -D")
     time.sleep(1)
     rc, out, err = client.exec(f"{iperf} -c {ADDR['g1']} -t 10 -O 2 -J", timeout=60)
@@ -140,10 +141,20 @@ try:
     print(f"{'bridge':8} {'who':6} {'Mbit/s':>8} {'rtt ms':>7}   (median of {runs})")
     for bridge, kind in (("br0", "linux"), ("ovsbr", "ovs")):
         dom, hand = [], []
-        for _ in range(runs):
-            r, argvs = domus_run(bridge)
-            dom.append(r)
-            hand.append(hand_run(bridge, kind, argvs))
+        r, argvs = domus_run(bridge)
+        dom.append(r)
+        hand.append(hand_run(bridge, kind, argvs))
+        for i in range(1, runs):
+            # alternate who goes first: the shared machine's load drifts
+            if i % 2:
+                hand.append(hand_run(bridge, kind, argvs))
+                dom.append(domus_run(bridge)[0])
+            else:
+                dom.append(domus_run(bridge)[0])
+                hand.append(hand_run(bridge, kind, argvs))
+        for i, (d, h) in enumerate(zip(dom, hand)):
+            print(f"{kind:8} round {i + 1}: domus {d[0] / 1e6:.1f} Mbit/s {d[1]:.3f} ms, "
+                  f"hand {h[0] / 1e6:.1f} Mbit/s {h[1]:.3f} ms")
         d_bps, d_rtt = (statistics.median(x[i] for x in dom) for i in (0, 1))
         h_bps, h_rtt = (statistics.median(x[i] for x in hand) for i in (0, 1))
         print(f"{kind:8} {'domus':6} {d_bps / 1e6:8.1f} {d_rtt:7.3f}")

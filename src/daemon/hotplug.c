@@ -51,9 +51,11 @@ static json_t *vifs_from_cfg(struct domain *d)
 		_cleanup_free_ char *mac = v->mac ? strdup(v->mac) : generated_mac(d->name, i);
 		_cleanup_free_ char *ifname = v->vifname ? strdup(v->vifname)
 							 : strprintf("vif%d.%zu", d->domid, i);
-		json_array_append_new(a, json_pack("{s:i,s:s?,s:s?,s:s?,s:b}", "devid", (int)i,
+		_cleanup_free_ char *port = d->cfg->type == DOM_TYPE_HVM ? NULL
+					    : strprintf(QEMU_NIC_PORT_PREFIX "%zu", i);
+		json_array_append_new(a, json_pack("{s:i,s:s?,s:s?,s:s?,s:b,s:s?}", "devid", (int)i,
 						   "mac", mac, "bridge", v->bridge, "ifname",
-						   ifname, "hotplug", 0));
+						   ifname, "hotplug", 0, "port", port));
 	}
 	return a;
 }
@@ -90,14 +92,20 @@ static int qmp(struct domain *d, const char *cmd, json_t *args, char *errbuf, si
 	return r;
 }
 
-/* A free root port for a q35 domain ("hpN"), or NULL. */
-static const char *free_port(json_t *vifs, char buf[16])
+/* A free root port of q35 domain D ("hpN", then the "npN" of a boot-time
+ * NIC that was detached), or NULL. */
+static const char *free_port(struct domain *d, json_t *vifs, char buf[16])
 {
-	for (int i = 0; i < QEMU_HOTPLUG_PORTS; i++) {
+	int n = QEMU_HOTPLUG_PORTS + (int)d->cfg->n_vifs;
+
+	for (int i = 0; i < n; i++) {
 		json_t *v;
 		size_t k;
 		bool used = false;
-		snprintf(buf, 16, QEMU_HOTPLUG_PORT_PREFIX "%d", i);
+		if (i < QEMU_HOTPLUG_PORTS)
+			snprintf(buf, 16, QEMU_HOTPLUG_PORT_PREFIX "%d", i);
+		else
+			snprintf(buf, 16, QEMU_NIC_PORT_PREFIX "%d", i - QEMU_HOTPLUG_PORTS);
 		json_array_foreach(vifs, k, v) used |= streq(json_string_value(json_object_get(v, "port")) ?: "", buf);
 		if (!used)
 			return buf;
@@ -171,7 +179,7 @@ static int plan_nic(struct domain *d, json_t *vifs, const char *spec, struct nic
 	}
 	snprintf(p->netdev, sizeof(p->netdev), "hnet%d", p->devid);
 	snprintf(p->id, sizeof(p->id), "nic%d", p->devid);
-	p->port = d->cfg->type == DOM_TYPE_HVM ? NULL : free_port(vifs, p->port_buf);
+	p->port = d->cfg->type == DOM_TYPE_HVM ? NULL : free_port(d, vifs, p->port_buf);
 	if (!p->model) {
 		snprintf(errbuf, errsize, "vif '%s': unknown model '%s'", spec, p->v.model);
 		return -EINVAL;
@@ -314,9 +322,9 @@ int domain_nic_detach(struct domain *d, const char *which, char *errbuf, size_t 
 		goto out;
 	}
 	devid = (int)json_integer_value(json_object_get(v, "devid"));
-	if (!json_is_true(json_object_get(v, "hotplug")) && d->cfg->type != DOM_TYPE_HVM) {
-		snprintf(errbuf, errsize, "vif %d was there at boot: a q35 domain cannot unplug it "
-			 "(only NICs added by network-attach)", devid);
+	if (d->cfg->type != DOM_TYPE_HVM && !json_object_get(v, "port")) {
+		snprintf(errbuf, errsize, "vif %d sits on the root complex: restart the domain to "
+			 "unplug it", devid);
 		r = -EOPNOTSUPP;
 		goto out;
 	}

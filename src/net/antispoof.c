@@ -1,13 +1,17 @@
 /* antispoof.c - a port only sends frames from its own MAC and, when the vif
- * lists ip=, IPv4 and ARP only from those addresses: an nftables table
- * (bridge family, prerouting hook) per port on Linux bridges, OpenFlow
- * rules tagged with the port's cookie on Open vSwitch. */
+ * lists ip=, IPv4, ARP and IPv6 only from those addresses (and its MAC's
+ * link-local one), neighbour advertisements only for them: an nftables
+ * table (bridge family, prerouting hook) per port on Linux bridges, OpenFlow
+ * rules tagged with the port's cookie on Open vSwitch (plus, on the
+ * userspace datapath, a netdev table keeping the tap from the host's
+ * stack). */
 #include "net/internal.h"
 #include "common/cleanup.h"
 #include "common/util.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,45 +27,78 @@ char *net_nft_table(const char *owner, int domid, unsigned devid)
 	return strprintf("domus_%s_%d_%u", owner, domid, devid);
 }
 
-/* The IPv4 addresses of IP (space-separated), comma-separated, or "". */
-static char *ipv4_list(const char *ip)
+/* Append the printf-formatted text to *S (freed and NULL on failure). */
+static void addf(char **s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void addf(char **s, const char *fmt, ...)
 {
-	_cleanup_free_ char *copy = strdup(ip ? ip : "");
-	char *save = NULL, *out = strdup("");
+	_cleanup_free_ char *more = NULL;
+	va_list ap;
 
-	if (!copy || !out) {
+	if (!*s)
+		return;
+	va_start(ap, fmt);
+	if (vasprintf(&more, fmt, ap) < 0)
+		more = NULL;
+	va_end(ap);
+	char *n = more ? strprintf("%s%s", *s, more) : NULL;
+	free(*s);
+	*s = n;
+}
+
+/* V6 (", "-separated IPv6 addresses) as 128-bit integers for a raw nftables
+ * payload match (nft 1.0.6 has no icmpv6 taddr). */
+static char *v6_hex(const char *v6)
+{
+	_cleanup_free_ char *copy = strdup(v6);
+	char *out = strdup(""), *save = NULL;
+
+	if (!copy) {
 		free(out);
 		return NULL;
 	}
-	for (char *t = strtok_r(copy, " ", &save); t; t = strtok_r(NULL, " ", &save)) {
-		struct in_addr a;
-		char *n;
-		if (inet_pton(AF_INET, t, &a) != 1)
+	for (char *t = strtok_r(copy, ", ", &save); t && out; t = strtok_r(NULL, ", ", &save)) {
+		struct in6_addr a;
+		if (inet_pton(AF_INET6, t, &a) != 1)
 			continue;
-		n = strprintf("%s%s%s", out, *out ? ", " : "", t);
-		free(out);
-		if (!(out = n))
-			return NULL;
+		addf(&out, "%s0x", *out ? ", " : "");
+		for (int i = 0; i < 16; i++)
+			addf(&out, "%02x", a.s6_addr[i]);
 	}
 	return out;
+}
+
+/* The nftables rules of P's ip= (IPv4, ARP, IPv6 and neighbour
+ * advertisements from listed addresses only), or "" without ip=. */
+static char *nft_ip_rules(const struct net_port *p)
+{
+	_cleanup_free_ char *v4 = NULL, *v6 = NULL, *hex = NULL;
+	const char *i = p->ifname;
+	char *r;
+
+	if (!p->ip)
+		return strdup("");
+	if (net_addr_lists(p->ip, p->mac, &v4, &v6) < 0 || !(hex = v6_hex(v6)))
+		return NULL;
+	r = *v4 ? strprintf("\t\tiifname \"%s\" arp saddr ip != { %s } drop\n"
+			    "\t\tiifname \"%s\" ip saddr != { %s } drop\n", i, v4, i, v4)
+		: strprintf("\t\tiifname \"%s\" meta protocol { ip, arp } drop\n", i);
+	addf(&r, "\t\tiifname \"%s\" ip6 saddr :: meta l4proto != ipv6-icmp drop\n"
+		 "\t\tiifname \"%s\" ip6 saddr != { ::, %s } drop\n"
+		 "\t\tiifname \"%s\" icmpv6 type nd-neighbor-advert @th,64,128 != { %s } drop\n",
+	     i, i, v6, i, hex);
+	return r;
 }
 
 int net_antispoof_linux(const struct net_port *p, char *errbuf, size_t errsize)
 {
 	_cleanup_free_ char *table = net_nft_table(p->owner, p->domid, p->devid);
-	_cleanup_free_ char *ips = ipv4_list(p->ip);
-	_cleanup_free_ char *ipr = NULL, *script = NULL, *err = NULL, *lim = NULL;
+	_cleanup_free_ char *ipr = nft_ip_rules(p);
+	_cleanup_free_ char *script = NULL, *err = NULL, *lim = NULL;
 	char *argv[] = { "nft", "-f", "-", NULL };
 	int r;
 
-	if (!table || !ips)
+	if (!table || !ipr)
 		return -ENOMEM;
-	if (*ips)
-		ipr = strprintf("\t\tiifname \"%s\" arp saddr ip != { %s } drop\n"
-				"\t\tiifname \"%s\" ip saddr != { %s } drop\n",
-				p->ifname, ips, p->ifname, ips);
-	else if (p->ip)
-		ipr = strprintf("\t\tiifname \"%s\" meta protocol { ip, arp } drop\n", p->ifname);
 	if (p->rate)
 		lim = strprintf("\t\tiifname \"%s\" limit rate over %llu bytes/second burst %llu "
 				"bytes drop\n", p->ifname, (unsigned long long)p->rate,
@@ -74,8 +111,8 @@ int net_antispoof_linux(const struct net_port *p, char *errbuf, size_t errsize)
 			   "\t\tiifname \"%s\" arp saddr ether != %s drop\n%s%s"
 			   "\t}\n}\n",
 			   table, table, table, p->ifname, p->mac, p->ifname, p->mac,
-			   ipr ? ipr : "", lim ? lim : "");
-	if (!script || (p->ip && !ipr) || (p->rate && !lim))
+			   ipr, lim ? lim : "");
+	if (!script || (p->rate && !lim))
 		return -ENOMEM;
 	r = net_run(argv, script, NULL, &err);
 	if (r == 0)
@@ -85,39 +122,104 @@ int net_antispoof_linux(const struct net_port *p, char *errbuf, size_t errsize)
 	return r < 0 ? r : -EIO;
 }
 
+/* True if Open vSwitch bridge BRIDGE uses the userspace datapath. */
+static bool ovs_userspace(const char *bridge)
+{
+	char *argv[] = { "ovs-vsctl", "--timeout=10", "get", "bridge", (char *)bridge,
+			 "datapath_type", NULL };
+	_cleanup_free_ char *out = NULL;
+
+	return net_run(argv, NULL, &out, NULL) == 0 && startswith(out, "netdev");
+}
+
+/* The userspace datapath reads a system port through an AF_PACKET socket,
+ * which leaves the frame to the host's own stack as well: a guest could
+ * reach the host's addresses through its tap, around every flow (and its
+ * meter). A netdev-family ingress chain dropping everything runs after the
+ * AF_PACKET taps, so Open vSwitch still gets each frame and the host none. */
+int net_ovs_tap_guard(const struct net_port *p, const char *bridge, char *errbuf,
+		      size_t errsize)
+{
+	_cleanup_free_ char *table = net_nft_table(p->owner, p->domid, p->devid);
+	_cleanup_free_ char *script = NULL, *err = NULL;
+	char *argv[] = { "nft", "-f", "-", NULL };
+	int r;
+
+	if (!ovs_userspace(bridge))
+		return 0;
+	if (!table)
+		return -ENOMEM;
+	script = strprintf("table netdev %s\ndelete table netdev %s\n"
+			   "table netdev %s {\n"
+			   "\tchain host {\n"
+			   "\t\ttype filter hook ingress device \"%s\" priority 0; policy drop;\n"
+			   "\t}\n}\n", table, table, table, p->ifname);
+	if (!script)
+		return -ENOMEM;
+	r = net_run(argv, script, NULL, &err);
+	if (r == 0)
+		return 0;
+	snprintf(errbuf, errsize, "cannot keep '%s' away from the host's stack (nft): %s",
+		 p->ifname, r < 0 ? strerror(-r) : err);
+	return r < 0 ? r : -EIO;
+}
+
+/* The OpenFlow rules of P's ip= on port OFPORT (cookie C): IPv4, ARP and
+ * IPv6 from listed addresses (link-local: the MAC's own; "::" for DAD and
+ * MLD), neighbour advertisements only for listed targets. */
+static void ovs_ip_flows(char **f, const struct net_port *p, unsigned long long c, long ofport,
+			 char *v4, char *v6)
+{
+	_cleanup_free_ char *targets = strdup(v6);
+	char *save = NULL, *save2 = NULL;
+	const char *na = "icmp6,icmp_type=136,icmp_code=0";
+
+	addf(f, "cookie=%#llx,priority=90,in_port=%ld,ip,actions=drop\n"
+		"cookie=%#llx,priority=90,in_port=%ld,arp,actions=drop\n"
+		"cookie=%#llx,priority=90,in_port=%ld,ipv6,actions=drop\n"
+		"cookie=%#llx,priority=110,in_port=%ld,%s,actions=drop\n"
+		"cookie=%#llx,priority=100,in_port=%ld,dl_src=%s,icmp6,ipv6_src=::,"
+		"actions=NORMAL\n", c, ofport, c, ofport, c, ofport, c, ofport, na, c, ofport, p->mac);
+	for (char *a = strtok_r(v4, ", ", &save); a; a = strtok_r(NULL, ", ", &save))
+		addf(f, "cookie=%#llx,priority=100,in_port=%ld,dl_src=%s,ip,nw_src=%s,"
+			"actions=NORMAL\n"
+			"cookie=%#llx,priority=100,in_port=%ld,dl_src=%s,arp,arp_sha=%s,arp_spa=%s,"
+			"actions=NORMAL\n", c, ofport, p->mac, a, c, ofport, p->mac, p->mac, a);
+	if (!targets) {
+		free(*f);
+		*f = NULL;
+		return;
+	}
+	for (char *a = strtok_r(v6, ", ", &save); a; a = strtok_r(NULL, ", ", &save)) {
+		addf(f, "cookie=%#llx,priority=100,in_port=%ld,dl_src=%s,ipv6,ipv6_src=%s,"
+			"actions=NORMAL\n", c, ofport, p->mac, a);
+		_cleanup_free_ char *t6 = strdup(targets);
+		if (!t6) {
+			free(*f);
+			*f = NULL;
+			return;
+		}
+		for (char *t = strtok_r(t6, ", ", &save2); t; t = strtok_r(NULL, ", ", &save2))
+			addf(f, "cookie=%#llx,priority=120,in_port=%ld,dl_src=%s,%s,ipv6_src=%s,"
+				"nd_target=%s,actions=NORMAL\n", c, ofport, p->mac, na, a, t);
+	}
+}
+
 int net_antispoof_ovs(const struct net_port *p, const char *bridge, long ofport, char *errbuf,
 		      size_t errsize)
 {
-	_cleanup_free_ char *ips = ipv4_list(p->ip);
-	_cleanup_free_ char *flows = NULL, *err = NULL;
+	_cleanup_free_ char *flows = NULL, *err = NULL, *v4 = NULL, *v6 = NULL;
 	char *argv[] = { "ovs-ofctl", "-O", "OpenFlow13", "add-flows", (char *)bridge, "-", NULL };
-	uint64_t c = net_cookie(p->owner, p->domid, p->devid);
-	char *save = NULL;
+	unsigned long long c = net_cookie(p->owner, p->domid, p->devid);
 	int r;
 
-	if (!ips)
-		return -ENOMEM;
+	if (p->ip && (r = net_addr_lists(p->ip, p->mac, &v4, &v6)) < 0)
+		return r;
 	flows = strprintf("cookie=%#llx,priority=80,in_port=%ld,dl_src=%s,actions=NORMAL\n"
 			  "cookie=%#llx,priority=70,in_port=%ld,actions=drop\n",
-			  (unsigned long long)c, ofport, p->mac, (unsigned long long)c, ofport);
-	if (p->ip && flows) {
-		char *more = strprintf("%scookie=%#llx,priority=90,in_port=%ld,ip,actions=drop\n"
-				       "cookie=%#llx,priority=90,in_port=%ld,arp,actions=drop\n",
-				       flows, (unsigned long long)c, ofport, (unsigned long long)c,
-				       ofport);
-		free(flows);
-		flows = more;
-	}
-	for (char *a = strtok_r(ips, ", ", &save); a && flows; a = strtok_r(NULL, ", ", &save)) {
-		char *more = strprintf("%scookie=%#llx,priority=100,in_port=%ld,dl_src=%s,ip,"
-				       "nw_src=%s,actions=NORMAL\n"
-				       "cookie=%#llx,priority=100,in_port=%ld,dl_src=%s,arp,"
-				       "arp_sha=%s,arp_spa=%s,actions=NORMAL\n",
-				       flows, (unsigned long long)c, ofport, p->mac, a,
-				       (unsigned long long)c, ofport, p->mac, p->mac, a);
-		free(flows);
-		flows = more;
-	}
+			  c, ofport, p->mac, c, ofport);
+	if (p->ip)
+		ovs_ip_flows(&flows, p, c, ofport, v4, v6);
 	if (flows && p->rate) {
 		char *metered = net_meter_flows(flows, net_meter_id(p->domid, p->devid));
 		free(flows);
@@ -137,7 +239,7 @@ int net_antispoof_ovs(const struct net_port *p, const char *bridge, long ofport,
 
 int net_nft_release(const char *owner, int domid, int devid, const int *alive, size_t n_alive)
 {
-	char *list[] = { "nft", "list", "tables", "bridge", NULL };
+	char *list[] = { "nft", "list", "tables", NULL };
 	_cleanup_free_ char *out = NULL, *prefix = strprintf("domus_%s_", owner);
 	char *save = NULL;
 	int n = 0;
@@ -145,14 +247,16 @@ int net_nft_release(const char *owner, int domid, int devid, const int *alive, s
 	if (!prefix || net_run(list, NULL, &out, NULL) != 0)
 		return 0;  /* no nftables here */
 	for (char *line = strtok_r(out, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		char name[64];
+		char family[16], name[64];
 		int d, v;
-		if (sscanf(line, "table bridge %63s", name) != 1 || !startswith(name, prefix) ||
+		if (sscanf(line, "table %15s %63s", family, name) != 2 ||
+		    (strcmp(family, "bridge") && strcmp(family, "netdev")) ||
+		    !startswith(name, prefix) ||
 		    sscanf(name + strlen(prefix), "%d_%d", &d, &v) != 2)
 			continue;
 		if (alive ? net_domid_in(d, alive, n_alive) : d != domid || (devid >= 0 && v != devid))
 			continue;
-		char *del[] = { "nft", "delete", "table", "bridge", name, NULL };
+		char *del[] = { "nft", "delete", "table", family, name, NULL };
 		if (net_run(del, NULL, NULL, NULL) == 0)
 			n++;
 	}

@@ -16,6 +16,12 @@ int net_antispoof_linux(const struct net_port *p, char *errbuf, size_t errsize);
 int net_antispoof_ovs(const struct net_port *p, const char *bridge, long ofport, char *errbuf,
 		      size_t errsize);
 
+/* On an OVS bridge with the userspace datapath, an nftables netdev table
+ * (named like the port's bridge table) that keeps P's frames from the host's
+ * own stack; nothing on other bridges. */
+int net_ovs_tap_guard(const struct net_port *p, const char *bridge, char *errbuf,
+		      size_t errsize);
+
 /* The burst of P's rate limit in bytes: a rate interval's worth, at least
  * two full frames. */
 uint64_t net_rate_burst(const struct net_port *p);

@@ -61,11 +61,13 @@ struct net_port {
 };
 
 /* Plug the existing tap P->ifname into the bridge B of KIND, bring it up,
- * and install the antispoofing rules (source MAC always; source IPv4 and
- * ARP too when P->ip is set) and the rate limits (P->rate: the guest's
+ * and install the antispoofing rules (source MAC always; with P->ip, IPv4,
+ * ARP and IPv6 sources and neighbour advertisement targets too) and the rate limits (P->rate: the guest's
  * receive side shaped by a tbf qdisc on the tap, its transmit side policed
- * by nftables on Linux bridges or an OpenFlow meter on OVS). On failure
- * nothing of the port is left. */
+ * by nftables on Linux bridges or an OpenFlow meter on OVS). On an OVS
+ * bridge with the userspace datapath the tap is also kept from the host's
+ * own stack (nftables netdev ingress). On failure nothing of the port is
+ * left. */
 int net_port_attach(const struct net_port *p, const struct net_bridge_spec *b,
 		    enum net_bridge_kind kind, char *errbuf, size_t errsize);
 
@@ -76,6 +78,17 @@ int net_port_release(const char *owner, int domid, int devid);
 /* Remove whatever OWNER created for domains not in ALIVE (N_ALIVE ids).
  * Returns the number of domains cleaned up, or -errno. */
 int net_reconcile(const char *owner, const int *alive, size_t n_alive);
+
+/* The IPv6 link-local address a guest with MAC derives (EUI-64, Linux's
+ * default addr_gen_mode), in RET. -EINVAL if MAC is malformed. */
+int net_mac_link_local(const char *mac, char ret[46]);
+
+/* Split IP (ip=, space-separated IPv4 and IPv6 addresses, or NULL) into
+ * the addresses a port with MAC may send from: *RET_V4 the IPv4 ones,
+ * *RET_V6 its MAC's link-local address then the IPv6 ones, each canonical
+ * and ", "-separated (nftables set syntax; "" when none). -EINVAL on a
+ * token that is no address. */
+int net_addr_lists(const char *ip, const char *mac, char **ret_v4, char **ret_v6);
 
 /* The owner id of the instance rooted at ROOT ("" for "/"): 8 hex digits. */
 void net_owner_id(const char *root, char ret[9]);

@@ -122,14 +122,18 @@ int net_port_attach(const struct net_port *p, const struct net_bridge_spec *b,
 					 p->ifname, b->name, strerror(-r));
 		}
 	} else {
-		r = s < 0 ? -errno : link_up(s, p->ifname);
-		if (r < 0)
-			snprintf(errbuf, errsize, "cannot bring '%s' up: %s", p->ifname,
-				 strerror(-r));
+		r = net_ovs_tap_guard(p, b->name, errbuf, errsize);
+		if (r == 0) {
+			r = s < 0 ? -errno : link_up(s, p->ifname);
+			if (r < 0)
+				snprintf(errbuf, errsize, "cannot bring '%s' up: %s", p->ifname,
+					 strerror(-r));
+		}
 		if (r == 0)
 			r = ovs_attach(p, b, &ofport, errbuf, errsize);
 		if (r == 0)
 			r = net_antispoof_ovs(p, b->name, ofport, errbuf, errsize);
+
 	}
 	if (r == 0 && p->rate)
 		r = net_rate_shape(p, errbuf, errsize);

@@ -238,19 +238,34 @@ static int add_disks(struct argv_builder *b, const struct qemu_launch *l, char *
 	return 0;
 }
 
+/* Boot-time NICs: on the pc machine (HVM) in slots 0x18 on; on q35 each
+ * behind its own PCIe root port (functions of slot 0x18), where it can be
+ * hot-unplugged. */
 static void add_nics(struct argv_builder *b, const struct qemu_launch *l)
 {
+	bool q35 = l->cfg->type != DOM_TYPE_HVM;
+
 	for (size_t i = 0; i < l->n_nics; i++) {
 		const struct qemu_nic *n = &l->nics[i];
 		add(b, "-netdev");
 		add(b, "tap,id=net%zu,ifname=%s,script=no,downscript=no", i, n->ifname);
+		if (q35) {
+			add(b, "-device");
+			add(b, "pcie-root-port,id=" QEMU_NIC_PORT_PREFIX "%zu,chassis=%zu,addr=0x18.%zu%s",
+			    i, 20 + i, i, i == 0 ? ",multifunction=on" : "");
+		}
 		add(b, "-device");
 		/* PV domains boot their kernel directly: no NIC boot ROM. */
-		add(b, "%s,netdev=net%zu,mac=%s,id=nic%zu,addr=0x%zx%s%s%s", n->model, i, n->mac, i,
-		    0x18 + i,
-		    l->cfg->type == DOM_TYPE_HVM ? "" : ",romfile=",
-		    n->all_vlans && streq(n->model, "virtio-net-pci") ? ",ctrl_vlan=off" : "",
-		    n->no_offload && streq(n->model, "virtio-net-pci") ? ",csum=off" : "");
+		if (q35)
+			add(b, "%s,netdev=net%zu,mac=%s,id=nic%zu,bus=" QEMU_NIC_PORT_PREFIX "%zu,"
+			    "romfile=%s%s", n->model, i, n->mac, i, i,
+			    n->all_vlans && streq(n->model, "virtio-net-pci") ? ",ctrl_vlan=off" : "",
+			    n->no_offload && streq(n->model, "virtio-net-pci") ? ",csum=off" : "");
+		else
+			add(b, "%s,netdev=net%zu,mac=%s,id=nic%zu,addr=0x%zx%s%s", n->model, i, n->mac,
+			    i, 0x18 + i,
+			    n->all_vlans && streq(n->model, "virtio-net-pci") ? ",ctrl_vlan=off" : "",
+			    n->no_offload && streq(n->model, "virtio-net-pci") ? ",csum=off" : "");
 	}
 }
 

@@ -28,9 +28,12 @@
 enum accel { ACCEL_TCG, ACCEL_KVM };
 
 /* Empty PCIe root ports "hp0".."hp3" of q35 (PV/PVH) domains, where
- * network-attach plugs NICs; boot-time NICs have the QOM id "nic<devid>". */
+ * network-attach plugs NICs; boot-time NICs have the QOM id "nic<devid>"
+ * and, on q35, a root port each ("np<devid>", slot 0x18, one function per
+ * NIC), so that network-detach can unplug them too. */
 #define QEMU_HOTPLUG_PORTS 4
 #define QEMU_HOTPLUG_PORT_PREFIX "hp"
+#define QEMU_NIC_PORT_PREFIX "np"
 
 /* A disk after its target was resolved to a host path. */
 struct qemu_disk {

@@ -118,3 +118,20 @@ def wait_gone(ns, what, timeout=10):
         if time.monotonic() > deadline:
             raise AssertionError(f"'{what}' still present: {ns.links()}")
         time.sleep(0.1)
+
+
+LOADER = "/lib64/ld-linux-x86-64.so.2"
+
+
+def push_tool(ga, tool):
+    """Copy the host's TOOL, its libraries and the loader into the guest's
+    /tmp (the guest kit has only busybox); returns the command to run it."""
+    binary = shutil.which(tool)
+    libs = [line.split("=>")[1].split()[0] for line in
+            subprocess.run(["ldd", binary], capture_output=True, text=True).stdout.splitlines()
+            if "=>" in line and "/" in line.split("=>")[1]]
+    for path in [binary, LOADER, *libs]:
+        with open(os.path.realpath(path), "rb") as f:
+            ga.write_file(f"/tmp/{os.path.basename(path)}", f.read())
+    assert ga.exec("chmod 755 /tmp/*")[0] == 0
+    return f"/tmp/{os.path.basename(LOADER)} --library-path /tmp /tmp/{os.path.basename(binary)}"

@@ -1,7 +1,9 @@
 """NIC hot plug: network-attach adds a NIC to a running guest (q35: into an
 empty PCIe root port) that carries traffic at once, network-list shows it
 in xl's columns, network-detach removes it from the guest and the host
-(tap, OVS port and flows)."""
+(tap, OVS port and flows). A q35 guest's boot-time NICs sit on root ports
+of their own: they detach too, and their MAC can come back by
+network-attach."""
 import re
 
 from conftest import agent, domains, pv_cfg, wait_for, wait_ready
@@ -45,8 +47,6 @@ def test_attach_and_detach(instance, ovs_netns):
                       (["bridge=xenbr0", "vifname=xenbr0"], "already exists")):
         p = instance.run("network-attach", "plug", *args, check=False)
         assert p.returncode != 0 and msg in p.stderr, (args, p.stderr)
-    p = instance.run("network-detach", "plug", "0", check=False)
-    assert p.returncode != 0 and "was there at boot" in p.stderr
     instance.run("network-detach", "plug", "00:16:3e:10:00:02", timeout=60)
     with agent(instance, "plug") as ga:
         wait_for(lambda: "00:16:3e:10:00:02" not in guest_macs(ga), 30, "the NIC to go")
@@ -58,3 +58,37 @@ def test_attach_and_detach(instance, ovs_netns):
     # a second attach reuses the freed slot and the next device id
     instance.run("network-attach", "plug", "bridge=xenbr0")
     assert re.search(r"^1\s", instance.run("network-list", "plug").stdout, re.M)
+
+
+
+def test_detach_boot_nic(instance, netns):
+    """Boot-time vif 0 of a q35 guest leaves the guest and the host, the
+    guest's second NIC keeps working, and the same MAC re-attached carries
+    traffic again."""
+    netns.bridge("xenbr0", "10.77.0.1/24")
+    netns.bridge("xenbr1", "10.78.0.1/24")
+    cfg = pv_cfg(instance, "boot", extra="domus.net0=10.77.0.2/24",
+                 more="vif = [ 'mac=00:16:3e:10:00:01, bridge=xenbr0', "
+                      "'mac=00:16:3e:10:00:03, bridge=xenbr1' ]")
+    instance.run("create", cfg)
+    wait_ready(instance, "boot")
+    domid = domains(instance)["boot"]["domid"]
+    with agent(instance, "boot") as ga:
+        assert ga.exec("ping -c 1 -W 3 10.77.0.1", timeout=30)[0] == 0
+        assert ga.exec("ip addr add 10.78.0.2/24 dev eth1 && ip link set eth1 up")[0] == 0
+    instance.run("network-detach", "boot", "0", timeout=60)
+    with agent(instance, "boot") as ga:
+        wait_for(lambda: "00:16:3e:10:00:01" not in guest_macs(ga), 30, "boot NIC to go")
+        assert ga.exec("ping -c 2 -W 3 10.78.0.1", timeout=30)[0] == 0, "second NIC broken"
+    assert f"vif{domid}.0" not in netns.links()
+    assert "00:16:3e:10:00:01" not in instance.run("network-list", "boot").stdout
+    instance.run("network-attach", "boot", "mac=00:16:3e:10:00:01", "bridge=xenbr0")
+    assert re.search(r"^2\s+0\s+00:16:3e:10:00:01\s", instance.run("network-list", "boot").stdout,
+                     re.M)
+    with agent(instance, "boot") as ga:
+        wait_for(lambda: "00:16:3e:10:00:01" in guest_macs(ga), 30, "the NIC back in the guest")
+        rc, out, _ = ga.exec("for i in /sys/class/net/eth*; do "
+                             "[ $(cat $i/address) = 00:16:3e:10:00:01 ] && basename $i; done")
+        eth = out.strip()
+        assert ga.exec(f"ip addr add 10.77.0.2/24 dev {eth} && ip link set {eth} up")[0] == 0
+        assert ga.exec("ping -c 2 -W 3 10.77.0.1", timeout=30)[0] == 0, "re-attached NIC dead"

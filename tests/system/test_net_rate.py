@@ -3,29 +3,14 @@ through a rate-limited vif; both must be within 15% of the configured rate,
 on a Linux bridge and on Open vSwitch. The host's iperf3 and its libraries
 are copied into the guest's /tmp (the guest kit has only busybox)."""
 import json
-import os
-import shutil
 import subprocess
 
 import pytest
 
 from conftest import agent, pv_cfg, wait_ready
-from netkit import have, ovs_netns  # noqa: F401 (fixture)
+from netkit import have, ovs_netns, push_tool  # noqa: F401 (fixture)
 
 RATE = 10_000_000  # bits/s: rate=10Mb/s
-LOADER = "/lib64/ld-linux-x86-64.so.2"
-
-
-def push_iperf3(ga):
-    binary = shutil.which("iperf3")
-    libs = [line.split("=>")[1].split()[0] for line in
-            subprocess.run(["ldd", binary], capture_output=True, text=True).stdout.splitlines()
-            if "=>" in line and "/" in line.split("=>")[1]]
-    for path in [binary, LOADER, *libs]:
-        with open(os.path.realpath(path), "rb") as f:
-            ga.write_file(f"/tmp/{os.path.basename(path)}", f.read())
-    assert ga.exec("chmod 755 /tmp/*")[0] == 0
-    return f"/tmp/{os.path.basename(LOADER)} --library-path /tmp /tmp/iperf3"
 
 
 def measure(ga, iperf, server, reverse):
@@ -35,8 +20,11 @@ def measure(ga, iperf, server, reverse):
     return json.loads(out)["end"]["sum_received"]["bits_per_second"]
 
 
-def check_rate(instance, ns, bridge, server_addr, reverse):
-    """Measure what the guest sends (REVERSE False) or receives (True)."""
+def check_rate(instance, ns, bridge, server_addr, reverse, via=None):
+    """Measure what the guest sends (REVERSE False) or receives (True). VIA:
+    the host's ports on the bridge, one of whose MACs the guest must have
+    resolved for the server (not its tap's: the host's stack must not
+    answer through the tap, around the switch)."""
     cfg = pv_cfg(instance, "slow", extra="domus.net0=10.77.0.2/24",
                  more=f"vif = [ 'bridge={bridge}, rate=10Mb/s' ]")
     instance.run("create", cfg)
@@ -45,7 +33,8 @@ def check_rate(instance, ns, bridge, server_addr, reverse):
                               stderr=subprocess.DEVNULL)
     try:
         with agent(instance, "slow") as ga:
-            got = measure(ga, push_iperf3(ga), server_addr, reverse)
+            got = measure(ga, push_tool(ga, "iperf3"), server_addr, reverse)
+            neigh = ga.exec(f"ip neigh show {server_addr}")[1]
     finally:
         server.terminate()
         server.wait()
@@ -55,6 +44,10 @@ def check_rate(instance, ns, bridge, server_addr, reverse):
         if hasattr(ns, "vsctl"):
             for what in ("dump-flows", "dump-meters", "meter-stats"):
                 f.write(ns.sh("ovs-ofctl", "-O", "OpenFlow13", what, bridge).stdout)
+    if via:
+        macs = [ns.sh("cat", f"/sys/class/net/{v}/address").stdout.strip() for v in via]
+        assert any(m in neigh for m in macs), \
+            f"guest reached {server_addr} through {neigh}, not {via} ({macs})"
     assert abs(got - RATE) <= 0.15 * RATE, \
         f"guest {'received' if reverse else 'sent'} at {got / 1e6:.2f} Mbit/s"
 
@@ -78,4 +71,10 @@ def test_rate_linux_bridge_receive(instance, netns, iperf3):
 def test_rate_ovs_receive(instance, ovs_netns, iperf3):
     ovs_netns.ovs_bridge("ovsbr")
     ovs_netns.internal_port("ovsbr", "h0", "10.77.0.1/24")
-    check_rate(instance, ovs_netns, "ovsbr", "10.77.0.1", reverse=True)
+    check_rate(instance, ovs_netns, "ovsbr", "10.77.0.1", reverse=True, via=("h0", "ovsbr"))
+
+
+def test_rate_ovs_send(instance, ovs_netns, iperf3):
+    ovs_netns.ovs_bridge("ovsbr")
+    ovs_netns.internal_port("ovsbr", "h0", "10.77.0.1/24")
+    check_rate(instance, ovs_netns, "ovsbr", "10.77.0.1", reverse=False, via=("h0", "ovsbr"))

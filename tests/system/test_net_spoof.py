@@ -11,7 +11,7 @@ import subprocess
 import pytest
 
 from conftest import DOMUS, agent, domains, pv_cfg, qemu_pids, wait_for, wait_ready
-from netkit import can_ping, ovs_netns, wait_gone  # noqa: F401 (fixture)
+from netkit import can_ping, ovs_netns, push_tool, wait_gone  # noqa: F401 (fixture)
 
 MAC = "00:16:3e:5a:00:01"
 
@@ -61,10 +61,13 @@ def test_antispoof_ovs(instance, ovs_netns):
     instance.run("create", cfg)
     wait_ready(instance, "liar")
     assert "nw_src=10.77.0.2" in ns.flows("ovsbr")
+    assert "table netdev domus_" in ns.sh("nft", "list", "tables").stdout, \
+        "the tap is not kept from the host's stack"
     spoof_checks(instance, "liar")
     instance.run("destroy", "liar")
     wait_gone(ns, "vif")
     assert "nw_src" not in ns.flows("ovsbr")
+    assert "domus_" not in ns.sh("nft", "list", "tables").stdout
     assert ns.vsctl("list-ports", "ovsbr").stdout.split() == ["h0"]
 
 
@@ -95,3 +98,58 @@ def test_reconcile_after_daemon_crash(instance, ovs_netns):
     assert "nw_src=10.77.0.3" in flows and "nw_src=10.77.0.2" not in flows
     tables = nft_tables(ns)
     assert f"_{ids['kept']}_1" in tables and f"_{ids['gone']}_1" not in tables
+
+
+def ipv6_checks(instance, ns, name):
+    """ip= lists 10.77.0.2, fd00::2 and fd00::3: IPv6 from fd00::2 and the
+    link-local address flows; from fd00::50 it is dropped; the guest answers
+    neighbour solicitations for fd00::3 and fd00::77 (proxy NDP), and the host
+    learns only the listed one."""
+    with agent(instance, name) as ga:
+        ip = push_tool(ga, "ip")
+        for cmd in (f"{ip} -6 addr add fd00::2/64 dev eth0 nodad",
+                    "sh -c 'echo 1 > /proc/sys/net/ipv6/conf/all/forwarding'",
+                    "sh -c 'echo 1 > /proc/sys/net/ipv6/conf/eth0/proxy_ndp'",
+                    f"{ip} -6 neigh add proxy fd00::3 dev eth0",
+                    f"{ip} -6 neigh add proxy fd00::77 dev eth0"):
+            assert ga.exec(cmd)[0] == 0, cmd
+        assert can_ping(ga, "-6 fd00::1"), "legitimate IPv6 traffic blocked"
+        assert can_ping(ga, "-6 fe80::1%eth0"), "link-local IPv6 traffic blocked"
+        assert ga.exec(f"{ip} -6 addr add fd00::50/64 dev eth0 nodad")[0] == 0
+        assert not can_ping(ga, "-6 -I fd00::50 fd00::1"), "forged IPv6 source passed"
+        assert ga.exec(f"{ip} -6 addr del fd00::50/64 dev eth0")[0] == 0
+        assert can_ping(ga, "-6 fd00::1"), "legitimate IPv6 traffic blocked after the spoof"
+        for target in ("fd00::3", "fd00::77"):
+            ns.sh("ping", "-6", "-c", "2", "-W", "1", target, check=False)
+        assert MAC in ns.sh("ip", "-6", "neigh", "show", "fd00::3").stdout, \
+            "advertisement of a listed target lost"
+        assert MAC not in ns.sh("ip", "-6", "neigh", "show", "fd00::77").stdout, \
+            "advertisement of an unlisted target passed"
+
+
+IP6 = "ip=10.77.0.2 fd00::2 fd00::3"
+
+
+def test_antispoof_ipv6_linux_bridge(instance, netns):
+    netns.bridge("xenbr0", "10.77.0.1/24")
+    netns.sh("ip", "-6", "addr", "add", "fd00::1/64", "dev", "xenbr0", "nodad")
+    netns.sh("ip", "-6", "addr", "add", "fe80::1/64", "dev", "xenbr0", "nodad")
+    cfg = pv_cfg(instance, "liar6", extra="domus.net0=10.77.0.2/24",
+                 more=f"vif = [ 'mac={MAC}, bridge=xenbr0, {IP6}' ]")
+    instance.run("create", cfg)
+    wait_ready(instance, "liar6")
+    ipv6_checks(instance, netns, "liar6")
+
+
+def test_antispoof_ipv6_ovs(instance, ovs_netns):
+    ns = ovs_netns
+    ns.ovs_bridge("ovsbr")
+    ns.internal_port("ovsbr", "h0", "10.77.0.1/24")
+    ns.sh("ip", "-6", "addr", "add", "fd00::1/64", "dev", "h0", "nodad")
+    ns.sh("ip", "-6", "addr", "add", "fe80::1/64", "dev", "h0", "nodad")
+    cfg = pv_cfg(instance, "liar6", extra="domus.net0=10.77.0.2/24",
+                 more=f"vif = [ 'mac={MAC}, bridge=ovsbr, {IP6}' ]")
+    instance.run("create", cfg)
+    wait_ready(instance, "liar6")
+    assert "nd_target=fd00::3" in ns.flows("ovsbr")
+    ipv6_checks(instance, ns, "liar6")

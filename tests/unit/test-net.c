@@ -1,4 +1,5 @@
-/* test-net.c - bridge= specs (xl's vif-openvswitch syntax), owner ids. */
+/* test-net.c - bridge= specs (xl's vif-openvswitch syntax), owner ids, ip=
+ * address lists and MAC-derived link-local addresses. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -95,12 +96,38 @@ static void test_run(void **state)
 	free(err);
 }
 
+static void test_addr_lists(void **state)
+{
+	char ll[46], *v4 = NULL, *v6 = NULL;
+
+	assert_int_equal(net_mac_link_local("00:16:3e:5a:00:01", ll), 0);
+	assert_string_equal(ll, "fe80::216:3eff:fe5a:1");
+	assert_int_equal(net_mac_link_local("02:00:00:00:00:0", ll), -EINVAL);
+	assert_int_equal(net_mac_link_local("02:00:00:00:00:00:00", ll), -EINVAL);
+	assert_int_equal(net_addr_lists("10.0.0.2 FD00:0::2 10.0.0.3 fe80::216:3eff:fe5a:1 ::",
+					"00:16:3e:5a:00:01", &v4, &v6), 0);
+	assert_string_equal(v4, "10.0.0.2, 10.0.0.3");
+	assert_string_equal(v6, "fe80::216:3eff:fe5a:1, fd00::2");
+	free(v4);
+	free(v6);
+	assert_int_equal(net_addr_lists(NULL, "00:16:3e:5a:00:01", &v4, &v6), 0);
+	assert_string_equal(v4, "");
+	assert_string_equal(v6, "fe80::216:3eff:fe5a:1");
+	free(v4);
+	free(v6);
+	v4 = v6 = NULL;
+	assert_int_equal(net_addr_lists("10.0.0.2 nonsense", "00:16:3e:5a:00:01", &v4, &v6),
+			 -EINVAL);
+	assert_null(v4);
+	assert_null(v6);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_plain_and_access), cmocka_unit_test(test_trunk),
 		cmocka_unit_test(test_refused), cmocka_unit_test(test_owner_and_names),
-		cmocka_unit_test(test_run),
+		cmocka_unit_test(test_run), cmocka_unit_test(test_addr_lists),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

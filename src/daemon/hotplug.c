@@ -8,6 +8,7 @@
 #include "daemon/domain.h"
 #include "daemon/netdev.h"
 #include "common/cleanup.h"
+#include "common/jsonrpc.h"
 #include "common/util.h"
 #include "net/net.h"
 #include "qemu/cmdline.h"
@@ -362,4 +363,13 @@ json_t *domain_nic_list(struct domain *d)
 	vifs = vifs_load(d);
 	pthread_mutex_unlock(&hotplug_lock);
 	return vifs;
+}
+
+bool domain_nics_changed(struct domain *d)
+{
+	_cleanup_free_ char *path = vifs_path(d);
+	_cleanup_json_ json_t *now = path ? json_load_file(path, 0, NULL) : NULL;
+	_cleanup_json_ json_t *boot = now ? vifs_from_cfg(d) : NULL;
+
+	return now && !json_equal(now, boot);
 }

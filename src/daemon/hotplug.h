@@ -4,6 +4,7 @@
 #define DOMUS_HOTPLUG_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 struct domain;
@@ -19,5 +20,9 @@ int domain_nic_detach(struct domain *d, const char *which, char *errbuf, size_t 
 
 /* D's vifs: [{devid, mac, bridge, ifname, hotplug}] (new reference). */
 json_t *domain_nic_list(struct domain *d);
+
+/* True if D's NICs are no longer those of its config (attached or detached
+ * since it started): save and migration cannot carry that yet. */
+bool domain_nics_changed(struct domain *d);
 
 #endif

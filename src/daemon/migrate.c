@@ -503,23 +503,16 @@ int domain_migrate(struct domain *d, const char *host, bool live, const struct d
 			 daemon_state.conf.relocation_tls_dir);
 		return r;
 	}
-	pthread_mutex_lock(&d->lock);
-	r = d->migrating ? -EBUSY : 0;
-	d->migrating = true;
-	pthread_mutex_unlock(&d->lock);
-	if (r < 0) {
-		snprintf(errbuf, errsize, "domain %s is already being migrated", d->name);
+	r = save_claim(d, "migration", errbuf, errsize);
+	if (r < 0)
 		return r;
-	}
 	r = connect_target((void *)host, &fd, &t, errbuf, errsize);
 	if (r == 0)
 		r = migrate_over(d, t, host, live, cfg, ret_report, errbuf, errsize);
 	tlschan_free(t);
 	if (fd >= 0)
 		close(fd);
-	pthread_mutex_lock(&d->lock);
-	d->migrating = false;
-	pthread_mutex_unlock(&d->lock);
+	save_release(d);
 	if (r == 0)
 		log_info("domain %s migrated to %s", d->name, host);
 	else

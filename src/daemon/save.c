@@ -8,6 +8,7 @@
  */
 #include "daemon/save.h"
 #include "daemon/daemon.h"
+#include "daemon/hotplug.h"
 #include "daemon/savefile.h"
 #include "common/cleanup.h"
 #include "common/jsonrpc.h"
@@ -180,8 +181,49 @@ static int write_save(struct domain *d, int fd, const char *text, char *errbuf, 
 	return r;
 }
 
+int save_claim(struct domain *d, const char *what, char *errbuf, size_t errsize)
+{
+	int r;
+
+	if (domain_nics_changed(d)) {
+		snprintf(errbuf, errsize, "domain %s had NICs attached or detached since it started; "
+			 "its %s cannot carry them yet (put its NICs back as its config has them)",
+			 d->name, what);
+		return -EOPNOTSUPP;
+	}
+	pthread_mutex_lock(&d->lock);
+	r = d->migrating ? -EBUSY : 0;
+	d->migrating = true;
+	pthread_mutex_unlock(&d->lock);
+	if (r < 0)
+		snprintf(errbuf, errsize, "domain %s is already being saved or migrated", d->name);
+	return r;
+}
+
+void save_release(struct domain *d)
+{
+	pthread_mutex_lock(&d->lock);
+	d->migrating = false;
+	pthread_mutex_unlock(&d->lock);
+}
+
+static int save_claimed(struct domain *d, const char *path, const struct domcfg *cfg,
+			enum save_after after, char *errbuf, size_t errsize);
+
 int domain_save(struct domain *d, const char *path, const struct domcfg *cfg,
 		enum save_after after, char *errbuf, size_t errsize)
+{
+	int r = save_claim(d, "save", errbuf, errsize);
+
+	if (r < 0)
+		return r;
+	r = save_claimed(d, path, cfg, after, errbuf, errsize);
+	save_release(d);
+	return r;
+}
+
+static int save_claimed(struct domain *d, const char *path, const struct domcfg *cfg,
+			enum save_after after, char *errbuf, size_t errsize)
 {
 	_cleanup_free_ char *tmp = strprintf("%s.tmp", path);
 	_cleanup_free_ char *text = save_config_text(d, cfg);

@@ -27,6 +27,12 @@ int domain_restore(const char *path, struct domcfg *cfg, bool paused, struct dom
 
 /* The config to carry with D's state: CFG (if not NULL) or D's own, with
  * generated MACs written in. JSON text, malloc'd; NULL on failure. */
+/* Claim D for a save or migration (WHAT: "save", "migration"): -EBUSY if
+ * one is already under way, -EOPNOTSUPP if its NICs changed by hot plug;
+ * ERRBUF says so. Release with save_release(). */
+int save_claim(struct domain *d, const char *what, char *errbuf, size_t errsize);
+void save_release(struct domain *d);
+
 char *save_config_text(struct domain *d, const struct domcfg *cfg);
 
 /* For domain creation: load QEMU's state from the stream on FD (a pipe;

@@ -158,6 +158,10 @@ def test_target_killed_mid_copy(hosts):
     m = subprocess.Popen([str(DOMUS), "migrate", "--live", "victim", ADDR_B], env=a.inst.env,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     time.sleep(3)
+    # One migration or save at a time.
+    for cmd in (["migrate", "--live", "victim", ADDR_B], ["save", "victim", a.inst.root / "v.save"]):
+        p = a.inst.run(*cmd, check=False, timeout=60)
+        assert p.returncode != 0 and "already being saved or migrated" in p.stderr, p.stderr
     pid = int((b.inst.root / "run/domus/domusd.pid").read_text())
     os.kill(pid, 9)
     for qp in qemu_pids(b.inst):

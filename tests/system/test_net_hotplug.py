@@ -58,6 +58,13 @@ def test_attach_and_detach(instance, ovs_netns):
     # a second attach reuses the freed slot and the next device id
     instance.run("network-attach", "plug", "bridge=xenbr0")
     assert re.search(r"^1\s", instance.run("network-list", "plug").stdout, re.M)
+    # Save and migration cannot carry hot-plugged NICs yet: refused, and the
+    # guest carries on.
+    p = instance.run("save", "plug", instance.root / "plug.save", check=False)
+    assert p.returncode != 0 and "had NICs attached or detached" in p.stderr, p.stderr
+    assert not (instance.root / "plug.save").exists()
+    with agent(instance, "plug") as ga:
+        assert ga.exec("ping -c 1 -W 3 10.77.0.1", timeout=30)[0] == 0
 
 
 

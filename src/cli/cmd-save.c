@@ -8,10 +8,12 @@
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -196,7 +198,7 @@ int cmd_migrate(struct cli_ctx *ctx, int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	_cleanup_json_ json_t *result = NULL;
-	const char *cfg = NULL;
+	const char *cfg = NULL, *ssh = NULL;
 	bool live = false;
 	struct migrate_call mc = { .ctx = ctx, .lock = PTHREAD_MUTEX_INITIALIZER,
 				   .cond = PTHREAD_COND_INITIALIZER };
@@ -204,18 +206,20 @@ int cmd_migrate(struct cli_ctx *ctx, int argc, char **argv)
 	pthread_t th;
 	int c;
 
-	while ((c = getopt_long(argc, argv, "lC:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "lC:s:h", opts, NULL)) != -1) {
 		if (c == 'l')
 			live = true;
 		else if (c == 'C')
 			cfg = optarg;
+		else if (c == 's')
+			ssh = optarg;
 		else
 			return command_usage(command_find("migrate"));
 	}
 	if (argc - optind != 2)
 		return command_usage(command_find("migrate"));
-	params = json_pack("{s:s,s:s,s:b}", "domain", argv[optind], "host", argv[optind + 1], "live",
-			   live);
+	params = json_pack("{s:s,s:s,s:b,s:s?}", "domain", argv[optind], "host", argv[optind + 1],
+			   "live", live, "ssh", ssh);
 	if (add_config(params, cfg) < 0) {
 		json_decref(params);
 		return 1;
@@ -244,4 +248,63 @@ int cmd_migrate(struct cli_ctx *ctx, int argc, char **argv)
 			(long long)json_integer_value(json_object_get(json_object_get(qemu, "ram"), "transferred")) >> 20,
 			(long long)json_integer_value(json_object_get(qemu, "qemu_downtime_ms")));
 	return 0;
+}
+
+/* Copy stdin to FD and FD to stdout until FD ends. */
+static int pump(int fd)
+{
+	struct pollfd p[2] = { { .fd = STDIN_FILENO, .events = POLLIN }, { .fd = fd, .events = POLLIN } };
+	char buf[65536];
+
+	for (;;) {
+		ssize_t n;
+
+		if (poll(p, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (p[0].revents) {
+			n = read(STDIN_FILENO, buf, sizeof(buf));
+			if (n <= 0) {
+				shutdown(fd, SHUT_WR);
+				p[0].fd = -1;
+			} else if (write_all(fd, buf, (size_t)n) < 0) {
+				return -EPIPE;
+			}
+		}
+		if (p[1].revents) {
+			n = read(fd, buf, sizeof(buf));
+			if (n <= 0)
+				return n < 0 ? -errno : 0;
+			if (write_all(STDOUT_FILENO, buf, (size_t)n) < 0)
+				return -EPIPE;
+		}
+	}
+}
+
+/* The target end of `migrate -s`: the source's daemon runs this through
+ * ssh; stdin and stdout carry the migration protocol to this host's
+ * daemon, which takes over the connection. */
+int cmd_migrate_receive(struct cli_ctx *ctx, int argc, char **argv)
+{
+	struct daemon_conn conn;
+	char rest[65536];
+	size_t n;
+	int r;
+
+	if (argc != 1)
+		return command_usage(command_find("migrate-receive"));
+	r = daemon_connect(ctx, true, &conn);
+	if (r < 0)
+		return 1;
+	r = daemon_call(&conn, "migrate-receive", NULL, NULL);
+	if (r == 0) {
+		n = line_reader_take_rest(&conn.lr, rest, sizeof(rest));
+		r = n ? write_all(STDOUT_FILENO, rest, n) : 0;
+	}
+	if (r == 0)
+		r = pump(conn.fd);
+	daemon_disconnect(&conn);
+	return r < 0 ? 1 : 0;
 }

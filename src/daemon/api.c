@@ -357,11 +357,24 @@ static json_t *api_migrate(json_t *params, int fd, bool *took_fd)
 	if (!host)
 		snprintf(errbuf, sizeof(errbuf), "missing parameter 'host'");
 	if (r == 0)
-		r = domain_migrate(d, host, json_is_true(json_object_get(params, "live")), cfg, &report,
-				   errbuf, sizeof(errbuf));
+		r = domain_migrate(d, host, json_string_value(json_object_get(params, "ssh")),
+				   json_is_true(json_object_get(params, "live")), cfg, &report, errbuf,
+				   sizeof(errbuf));
 	domcfg_free(cfg);
 	domain_unref(d);
 	return r < 0 ? errno_reply(r, errbuf) : json_result_reply(report);
+}
+
+static json_t *api_migrate_receive(json_t *params, int fd, bool *took_fd)
+{
+	json_t *ok = json_result_reply(NULL);
+	int r = json_send(fd, ok);
+
+	json_decref(ok);
+	if (r == 0)
+		relocation_serve_local(fd);
+	*took_fd = true;
+	return NULL;
 }
 
 static json_t *api_host_stop(json_t *params, int fd, bool *took_fd)

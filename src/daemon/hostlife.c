@@ -108,7 +108,7 @@ static int stop_one(struct domain *d, const char *dir)
 
 	if (streq(daemon_state.conf.on_host_stop, "migrate")) {
 		json_t *report = NULL;
-		r = domain_migrate(d, daemon_state.conf.host_stop_migrate_to, true, NULL, &report,
+		r = domain_migrate(d, daemon_state.conf.host_stop_migrate_to, NULL, true, NULL, &report,
 				   errbuf, sizeof(errbuf));
 		json_decref(report);
 		if (r == 0)

@@ -46,6 +46,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -319,11 +320,72 @@ static json_t *migration_stats(struct domain *d)
 	return out ? out : json_object();
 }
 
-/* Open a new TLS connection to the migration's target (CTX: "HOST[:PORT]"). */
+/* Where a migration goes: the relocation service of HOST[:PORT] over TLS,
+ * or, with SSHCMD (xl's -s), `domus migrate-receive` on HOST run through
+ * it: "SSHCMD HOST domus migrate-receive", or just HOST when SSHCMD is "". */
+struct target {
+	const char *host;
+	const char *sshcmd;
+};
+
+static void *reap_main(void *arg)
+{
+	waitpid((pid_t)(intptr_t)arg, NULL, 0);
+	return NULL;
+}
+
+/* Run the ssh command with a socket as its stdin and stdout: a plain
+ * channel (ssh authenticates and encrypts). Its stderr goes to
+ * RUN_DIR/migrate-ssh.log. */
+static int connect_ssh(const struct target *tg, int *ret_fd, struct tlschan **ret, char *errbuf,
+		       size_t errsize)
+{
+	_cleanup_free_ char *cmd = *tg->sshcmd
+		? strprintf("%s %s domus migrate-receive", tg->sshcmd, tg->host) : strdup(tg->host);
+	_cleanup_free_ char *log = strprintf("%s/migrate-ssh.log", daemon_state.paths.run_dir);
+	pthread_t th;
+	int sv[2], r;
+	pid_t pid;
+
+	if (!cmd || !log)
+		return -ENOMEM;
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+		return -errno;
+	pid = fork();
+	if (pid == 0) {
+		int err = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+		dup2(sv[1], STDIN_FILENO);
+		dup2(sv[1], STDOUT_FILENO);
+		if (err >= 0)
+			dup2(err, STDERR_FILENO);
+		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+		_exit(127);
+	}
+	r = pid < 0 ? -errno : 0;
+	close(sv[1]);
+	if (r == 0 && pthread_create(&th, NULL, reap_main, (void *)(intptr_t)pid) == 0)
+		pthread_detach(th);
+	if (r == 0)
+		r = tlschan_plain(sv[0], ret);
+	if (r < 0) {
+		snprintf(errbuf, errsize, "cannot run '%s': %s", cmd, strerror(-r));
+		close(sv[0]);
+		return r;
+	}
+	*ret_fd = sv[0];
+	return 0;
+}
+
+/* Open a new channel to the migration's target (CTX: a struct target). */
 static int connect_target(void *ctx, int *ret_fd, struct tlschan **ret, char *errbuf,
 			  size_t errsize)
 {
-	int fd = -1, r = connect_host(ctx, &fd, errbuf, errsize);
+	const struct target *tg = ctx;
+	int fd = -1, r;
+
+	if (tg->sshcmd)
+		return connect_ssh(tg, ret_fd, ret, errbuf, errsize);
+	r = connect_host(tg->host, &fd, errbuf, errsize);
 
 	if (r == 0)
 		r = tlschan_open(fd, relocation_creds, false, TLS_TIMEOUT_MS, ret, errbuf, errsize);
@@ -372,7 +434,7 @@ static int begin_migration(struct domain *d, struct tlschan *t, bool live, const
 }
 
 /* Copy the disks the target asked for (REPLY's "disks") until in sync. */
-static int copy_disks(struct progress *pg, json_t *reply, const char *host, char *errbuf,
+static int copy_disks(struct progress *pg, json_t *reply, struct target *tg, char *errbuf,
 		      size_t errsize)
 {
 	const char *token = json_string_value(json_object_get(reply, "token"));
@@ -380,7 +442,7 @@ static int copy_disks(struct progress *pg, json_t *reply, const char *host, char
 	int r;
 
 	r = migdisk_start(pg->d, json_object_get(reply, "disks"), token ? token : "",
-			  connect_target, (void *)host, &md, errbuf, errsize);
+			  connect_target, tg, &md, errbuf, errsize);
 	if (r < 0 || !md)
 		return r;
 	progress_set_phase(pg, "copying disks", md);
@@ -432,11 +494,11 @@ static json_t *final_report(struct progress *pg, json_t *stats, uint64_t t0, uin
 	return rep;
 }
 
-static int migrate_over(struct domain *d, struct tlschan *t, const char *host, bool live,
+static int migrate_over(struct domain *d, struct tlschan *t, struct target *tg, bool live,
 			const struct domcfg *cfg, json_t **ret_report, char *errbuf, size_t errsize)
 {
 	_cleanup_json_ json_t *reply = NULL, *stats = NULL;
-	struct progress pg = { .d = d, .target = host };
+	struct progress pg = { .d = d, .target = tg->host };
 	uint64_t t0 = now_ms(), t_stream_end, t_resumed;
 	bool was_running = d->state == DOM_RUNNING;
 	char ignore[256];
@@ -447,7 +509,7 @@ static int migrate_over(struct domain *d, struct tlschan *t, const char *host, b
 		return r;
 	r = progress_start(&pg);
 	if (r == 0)
-		r = copy_disks(&pg, reply, host, errbuf, errsize);
+		r = copy_disks(&pg, reply, tg, errbuf, errsize);
 	if (r == 0) {
 		set_migration_parameters(d, pg.md != NULL);
 		if (!live && was_running)
@@ -488,15 +550,17 @@ static int migrate_over(struct domain *d, struct tlschan *t, const char *host, b
 	return 0;
 }
 
-int domain_migrate(struct domain *d, const char *host, bool live, const struct domcfg *cfg,
-		   json_t **ret_report, char *errbuf, size_t errsize)
+int domain_migrate(struct domain *d, const char *host, const char *sshcmd, bool live,
+		   const struct domcfg *cfg, json_t **ret_report, char *errbuf, size_t errsize)
 {
+	struct target tg = { .host = host, .sshcmd = sshcmd };
 	struct tlschan *t = NULL;
 	int fd = -1;
-	int r;
+	int r = 0;
 
 	pthread_mutex_lock(&creds_lock);
-	r = relocation_creds ? 0 : tlschan_creds_load(daemon_state.conf.relocation_tls_dir, &relocation_creds);
+	if (!sshcmd && !relocation_creds)
+		r = tlschan_creds_load(daemon_state.conf.relocation_tls_dir, &relocation_creds);
 	pthread_mutex_unlock(&creds_lock);
 	if (r < 0) {
 		snprintf(errbuf, errsize, "no TLS credentials in '%s' (ca-cert.pem, cert.pem, key.pem)",
@@ -506,9 +570,9 @@ int domain_migrate(struct domain *d, const char *host, bool live, const struct d
 	r = save_claim(d, "migration", errbuf, errsize);
 	if (r < 0)
 		return r;
-	r = connect_target((void *)host, &fd, &t, errbuf, errsize);
+	r = connect_target(&tg, &fd, &t, errbuf, errsize);
 	if (r == 0)
-		r = migrate_over(d, t, host, live, cfg, ret_report, errbuf, errsize);
+		r = migrate_over(d, t, &tg, live, cfg, ret_report, errbuf, errsize);
 	tlschan_free(t);
 	if (fd >= 0)
 		close(fd);
@@ -822,9 +886,9 @@ static void serve_disk(struct tlschan *t, int fd, json_t *req, const char *peer)
 	migdisk_bridge(t, fd, name, vdev);
 }
 
-static void relocation_serve(int fd, const char *peer)
+/* One request of the relocation protocol on channel T (over FD). */
+static void relocation_serve_chan(struct tlschan *t, int fd, const char *peer)
 {
-	struct tlschan *t = NULL;
 	_cleanup_json_ json_t *begin = NULL, *commit = NULL;
 	struct receive rc = { 0 };
 	char errbuf[1024] = "", ignore[256];
@@ -833,19 +897,14 @@ static void relocation_serve(int fd, const char *peer)
 	json_t *msg;
 	int r;
 
-	r = tlschan_open(fd, relocation_creds, true, TLS_TIMEOUT_MS, &t, errbuf, sizeof(errbuf));
-	if (r < 0) {
-		log_err("relocation from %s refused: %s", peer, errbuf);
-		return;
-	}
 	op = tlschan_recv_json(t, &begin) < 0 ? NULL : json_string_value(json_object_get(begin, "op"));
 	if (streq(op, "disk")) {
 		serve_disk(t, fd, begin, peer);
-		goto out;
+		return;
 	}
 	if (!streq(op, "begin")) {
 		log_err("relocation from %s: no begin request", peer);
-		goto out;
+		return;
 	}
 	final_name = strdup(json_string_value(json_object_get(begin, "name")) ?: "");
 	log_info("incoming migration of %s from %s", final_name, peer);
@@ -856,7 +915,7 @@ static void relocation_serve(int fd, const char *peer)
 		lvdisk_remove_created(rc.created);
 		journal_remove(final_name);
 		send_error(t, errbuf);
-		goto out;
+		return;
 	}
 	strv_free(rc.created);
 	msg = json_pack("{s:b,s:i}", "complete", 1, "domid", rc.d->domid);
@@ -886,7 +945,27 @@ static void relocation_serve(int fd, const char *peer)
 	tlschan_send_json(t, msg);
 	json_decref(msg);
 	domain_unref(rc.d);
-out:
+}
+
+static void relocation_serve(int fd, const char *peer)
+{
+	struct tlschan *t = NULL;
+	char errbuf[256];
+
+	if (tlschan_open(fd, relocation_creds, true, TLS_TIMEOUT_MS, &t, errbuf, sizeof(errbuf)) < 0) {
+		log_err("relocation from %s refused: %s", peer, errbuf);
+		return;
+	}
+	relocation_serve_chan(t, fd, peer);
+	tlschan_free(t);
+}
+
+void relocation_serve_local(int fd)
+{
+	struct tlschan *t = NULL;
+
+	if (tlschan_plain(fd, &t) == 0)
+		relocation_serve_chan(t, fd, "ssh");
 	tlschan_free(t);
 }
 

@@ -19,7 +19,8 @@ struct tlschan_creds {
 };
 
 struct tlschan {
-	gnutls_session_t session;
+	gnutls_session_t session;  /* NULL: plain, on FD */
+	int fd;
 };
 
 int tlschan_creds_load(const char *dir, struct tlschan_creds **ret)
@@ -90,16 +91,35 @@ int tlschan_open(int fd, struct tlschan_creds *c, bool server, int timeout_ms,
 	return 0;
 }
 
+int tlschan_plain(int fd, struct tlschan **ret)
+{
+	struct tlschan *t = calloc(1, sizeof(*t));
+
+	if (!t)
+		return -ENOMEM;
+	t->fd = fd;
+	*ret = t;
+	return 0;
+}
+
 void tlschan_free(struct tlschan *t)
 {
 	if (!t)
 		return;
-	gnutls_deinit(t->session);
+	if (t->session)
+		gnutls_deinit(t->session);
 	free(t);
 }
 
 ssize_t tlschan_read(struct tlschan *t, void *buf, size_t len)
 {
+	if (!t->session) {
+		ssize_t n;
+		do
+			n = read(t->fd, buf, len);
+		while (n < 0 && errno == EINTR);
+		return n < 0 ? -errno : n;
+	}
 	for (;;) {
 		ssize_t n = gnutls_record_recv(t->session, buf, len);
 		if (n >= 0)
@@ -129,6 +149,8 @@ int tlschan_read_full(struct tlschan *t, void *buf, size_t len)
 int tlschan_write_all(struct tlschan *t, const void *buf, size_t len)
 {
 	size_t done = 0;
+	if (!t->session)
+		return write_all(t->fd, buf, len);
 	while (done < len) {
 		ssize_t n = gnutls_record_send(t->session, (const char *)buf + done, len - done);
 		if (n == GNUTLS_E_AGAIN || n == GNUTLS_E_INTERRUPTED)

@@ -4,6 +4,8 @@
  * cert.pem and key.pem (its own certificate, signed by that CA). Both ends
  * present their certificate and check the other's against the CA: a host
  * without a certificate from the CA cannot talk to the relocation service.
+ * A channel can also be plain, over a transport that is already
+ * authenticated and encrypted (ssh, for `domus migrate -s`).
  */
 #ifndef DOMUS_TLSCHAN_H
 #define DOMUS_TLSCHAN_H
@@ -25,6 +27,9 @@ void tlschan_creds_free(struct tlschan_creds *c);
 int tlschan_open(int fd, struct tlschan_creds *c, bool server, int timeout_ms,
 		 struct tlschan **ret, char *errbuf, size_t errsize);
 void tlschan_free(struct tlschan *t);
+
+/* A channel without TLS on the connected socket FD (not taken). */
+int tlschan_plain(int fd, struct tlschan **ret);
 
 /* Read up to LEN bytes (0 at end of stream) or -errno. */
 ssize_t tlschan_read(struct tlschan *t, void *buf, size_t len);

@@ -195,3 +195,31 @@ def test_host_stop_migrates_to_configured_host(hosts):
         rc, out, _ = ga.exec("cat /tmp/mark")
         assert rc == 0 and out.strip() == "still-here", out
     b.inst.run("destroy", "evacuee")
+
+
+def test_migrate_through_ssh_command(hosts, tmp_path):
+    """xl's -s: the source runs "SSHCMD HOST domus migrate-receive" and
+    speaks the migration protocol over its stdin and stdout. A stand-in
+    for ssh runs the command in B's namespace, with B's instance root."""
+    a, b = hosts
+    fake = tmp_path / "fakessh"
+    fake.write_text("#!/bin/sh\nshift\n"
+                    f"exec ip netns exec {b.ns} env DOMUS_ROOT={b.inst.root} "
+                    f"PATH={DOMUS.parent}:$PATH \"$@\"\n")
+    fake.chmod(0o755)
+    guest_on(a, "tunnelled")
+    with agent(a.inst, "tunnelled") as ga:
+        ga.exec("echo through-ssh > /tmp/mark")
+    # A transport that fails: refused, the guest carries on.
+    p = a.inst.run("migrate", "--live", "-s", "false", "tunnelled", "b", check=False,
+                   timeout=120)
+    assert p.returncode == 1 and "hung up" in p.stderr, p.stderr
+    assert domains(a.inst)["tunnelled"]["state"] == "running"
+    p = a.inst.run("migrate", "--live", "-s", str(fake), "tunnelled", "b", timeout=300)
+    assert "migration to b completed" in p.stderr, p.stderr
+    assert "tunnelled" not in domains(a.inst)
+    with agent(b.inst, "tunnelled") as ga:
+        rc, out, _ = ga.exec("cat /tmp/mark")
+        assert rc == 0 and out.strip() == "through-ssh", out
+    assert "incoming migration of tunnelled from ssh" in b.inst.run("dmesg").stdout
+    b.inst.run("destroy", "tunnelled")

@@ -197,16 +197,23 @@ def test_host_stop_migrates_to_configured_host(hosts):
     b.inst.run("destroy", "evacuee")
 
 
+def fake_ssh(d, host):
+    """A stand-in for ssh: "fakessh HOST CMD..." runs CMD in HOST's namespace
+    with its instance root."""
+    fake = d / "fakessh"
+    fake.write_text("#!/bin/sh\nshift\n"
+                    f"exec ip netns exec {host.ns} env DOMUS_ROOT={host.inst.root} "
+                    f"PATH={DOMUS.parent}:$PATH \"$@\"\n")
+    fake.chmod(0o755)
+    return fake
+
+
 def test_migrate_through_ssh_command(hosts, tmp_path):
     """xl's -s: the source runs "SSHCMD HOST domus migrate-receive" and
     speaks the migration protocol over its stdin and stdout. A stand-in
     for ssh runs the command in B's namespace, with B's instance root."""
     a, b = hosts
-    fake = tmp_path / "fakessh"
-    fake.write_text("#!/bin/sh\nshift\n"
-                    f"exec ip netns exec {b.ns} env DOMUS_ROOT={b.inst.root} "
-                    f"PATH={DOMUS.parent}:$PATH \"$@\"\n")
-    fake.chmod(0o755)
+    fake = fake_ssh(tmp_path, b)
     guest_on(a, "tunnelled")
     with agent(a.inst, "tunnelled") as ga:
         ga.exec("echo through-ssh > /tmp/mark")

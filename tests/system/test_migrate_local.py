@@ -12,7 +12,7 @@ import pytest
 
 from conftest import DOMUS, KIT, agent, domains, pv_cfg, qemu_pids, wait_ready
 from test_lvdisks import copy_into_lv, disk_servers
-from test_migrate import ADDR_B, hosts  # noqa: F401  (the fixture)
+from test_migrate import ADDR_B, fake_ssh, hosts  # noqa: F401  (the fixture)
 from test_nbd import Server, run
 
 REC = 4096
@@ -219,3 +219,19 @@ def test_shared_vg_is_not_copied(hosts):  # noqa: F811
         rc, out, _ = ga.exec("cat /root/mark")
         assert rc == 0 and out.strip() == "shared"
     assert len(disk_servers(b.inst)) == 2
+
+
+def test_local_storage_through_ssh_command(hosts, tmp_path):  # noqa: F811
+    """migrate -s: the disk copies go through ssh commands too."""
+    a, b = hosts
+    make_vg(a)
+    make_vg(b, lvs=False)
+    lv_guest(a, "sshed")
+    with agent(a.inst, "sshed") as ga:
+        assert ga.exec("echo over-ssh > /root/mark && sync")[0] == 0
+    p = a.inst.run("migrate", "--live", "-s", fake_ssh(tmp_path, b), "sshed", "b", timeout=300)
+    assert "disks: 56 MiB copied" in p.stderr, p.stderr
+    with agent(b.inst, "sshed") as ga:
+        rc, out, _ = ga.exec("cat /root/mark")
+        assert rc == 0 and out.strip() == "over-ssh", out
+    b.inst.run("destroy", "sshed")

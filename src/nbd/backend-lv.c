@@ -40,7 +40,7 @@ static unsigned lvb_caps(void *h)
 	return caps;
 }
 
-static int lvb_pread(void *h, void *buf, uint32_t len, uint64_t off)
+static int lvb_pread(void *h, void *buf, uint32_t len, uint64_t off, unsigned flags)
 {
 	struct lv_backend *b = h;
 	int r;

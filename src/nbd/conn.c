@@ -777,7 +777,7 @@ static int read_by_sendfile(struct conn *c, struct outbuf *o, const struct reque
 		r = c->ops->send_file(c->io, hdr, hdr_len, fd, off, rq->len);
 	pthread_mutex_unlock(&c->send_lock);
 	if (ops->unmap_fd)
-		ops->unmap_fd(h);
+		ops->unmap_fd(h, fd);
 	return r < 0 ? r : 1;
 }
 

@@ -78,11 +78,12 @@ struct nbd_backend_ops {
 		       size_t max, size_t *ret_n);
 	/* Optional: the file and offset holding [OFF, OFF+LEN) in one piece,
 	 * so large reads go from the page cache to the socket with sendfile()
-	 * instead of through a buffer. -EOPNOTSUPP: use pread(). On success
-	 * the fd must stay valid until unmap_fd() (if set) is called, which
-	 * the server does once the data is sent. */
+	 * instead of through a buffer. -EOPNOTSUPP: use pread(). The fd must
+	 * stay valid until unmap_fd(FD) (if set) is called, which the server
+	 * does once the data is sent (the send may wait for a slow client:
+	 * hold no lock meanwhile; a backend may hand out a dup of its fd). */
 	int (*map_fd)(void *h, uint64_t off, uint32_t len, int *ret_fd, uint64_t *ret_off);
-	void (*unmap_fd)(void *h);
+	void (*unmap_fd)(void *h, int fd);
 	/* Prefetch a range (NBD_CMD_CACHE); NULL means nothing to do. */
 	int (*cache)(void *h, uint64_t off, uint32_t len);
 	/* Release the handle; called once when the server is freed. */

@@ -1186,10 +1186,14 @@ static void stop_workers(struct conn *c)
 	c->nworkers = 0;
 }
 
+/* A worker's failure, if any (only the connection thread starts workers,
+ * so it reads nworkers without the lock). */
 static int worker_error(struct conn *c)
 {
 	int r;
 
+	if (c->nworkers == 0)
+		return 0;
 	pthread_mutex_lock(&c->lock);
 	r = c->error;
 	pthread_mutex_unlock(&c->lock);

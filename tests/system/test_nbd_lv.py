@@ -8,6 +8,7 @@ holds the LV so lvremove/lvreduce refuse and name the user.
 """
 import os
 import subprocess
+import time
 
 import pytest
 
@@ -233,5 +234,28 @@ def test_parallel_reads_while_the_vg_changes(instance, vg):
         finally:
             stop.set()
             t.join()
+    finally:
+        srv.stop()
+
+
+def test_slow_reader_does_not_block_writers(instance, vg):
+    """A client that asks for 48 MiB of an LV and reads none of it leaves
+    sendfile()s waiting on its socket; they hold no lock, so another client
+    still writes (which takes the LV exclusively) and reads."""
+    from test_nbd_protocol import Client, CMD_READ, CMD_WRITE
+    srv, _ = serve(instance, "vg0/disk", "disk")
+    sock = instance.root / "disk.sock"
+    try:
+        slow = Client(sock).go()
+        for i in range(48):
+            slow.request(CMD_READ, (i % 64) << 20, 1 << 20, cookie=i)
+        time.sleep(0.5)
+        other = Client(sock).go()
+        other.s.settimeout(10)
+        data = os.urandom(1 << 20)
+        assert other.cmd(CMD_WRITE, 70 << 20, 1 << 20, data=data) == (0, b"")
+        assert other.cmd(CMD_READ, 70 << 20, 1 << 20) == (0, data)
+        got = slow.simples({i: 1 << 20 for i in range(48)})
+        assert all(err == 0 for err, _ in got.values())
     finally:
         srv.stop()

@@ -99,6 +99,7 @@ struct conn {
 	uint16_t tflags;
 	unsigned caps;
 	bool parallel;              /* workers may run requests */
+	bool big_write;             /* the last request was a write for a worker */
 	pthread_mutex_t send_lock;  /* one reply on the wire at a time */
 	pthread_mutex_t lock;       /* the fields below */
 	pthread_cond_t work;        /* to workers: queued requests, or quit */
@@ -232,7 +233,10 @@ static int in_fill(struct conn *c, size_t n)
 		}
 	}
 	while (c->in_end - c->in_pos < n) {
-		ssize_t got = c->ops->recv(c->io, c->in + c->in_end, c->in_cap - c->in_end);
+		/* After a large write, read no more than asked: the next payload
+		 * is likely large too, and goes straight into a slot. */
+		size_t want = c->big_write ? n - (c->in_end - c->in_pos) : c->in_cap - c->in_end;
+		ssize_t got = c->ops->recv(c->io, c->in + c->in_end, want);
 
 		if (got < 0)
 			return (int)got;
@@ -1276,6 +1280,7 @@ static int read_request(struct conn *c, struct request *rq, struct slot **ret_sl
 	if (rq->type == NBD_CMD_DISC)
 		return 0;
 	inl = runs_inline(c, rq);
+	c->big_write = rq->type == NBD_CMD_WRITE && !inl;
 	if (rq->type == NBD_CMD_WRITE && rq->len > NBD_MAX_BLOCK)
 		return in_discard(c, rq->len);
 	if (rq->type == NBD_CMD_WRITE && !inl)

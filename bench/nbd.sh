@@ -10,6 +10,7 @@
 #
 #   bench/nbd.sh [BUILD_DIR]      (default: build)
 #   BENCH_RUNTIME=10 BENCH_SIZE_MB=512 BENCH_ROUNDS=1 bench/nbd.sh
+#   BENCH_JOBS="read-1m write-1m" bench/nbd.sh     (a subset of the jobs)
 #
 # The three servers run side by side on the same file; jobs are interleaved
 # across targets, and with BENCH_ROUNDS>1 each keeps its best round.
@@ -42,7 +43,7 @@ IMG=$WORK/disk.img
 dd if=/dev/urandom of="$IMG" bs=1M count="$SIZE_MB" status=none
 cat "$IMG" >/dev/null
 
-JOBS="randread-4k randwrite-4k read-1m write-1m"
+JOBS=${BENCH_JOBS:-randread-4k randwrite-4k read-1m write-1m}
 
 # job_args JOB: fio options for one job.
 job_args() {
@@ -106,13 +107,13 @@ for _ in $(seq "$ROUNDS"); do
 	done
 done
 
-python3 - "$WORK/results" "$RUNTIME" <<'PY'
+python3 - "$WORK/results" "$RUNTIME" $JOBS <<'PY'
 import sys
 rows = [l.split() for l in open(sys.argv[1])]
 r = {}
 for n, j, i, m in rows:  # best round per target and job
     r[n, j] = max(r.get((n, j), (0, 0.0)), (int(i), float(m)))
-jobs = ["randread-4k", "randwrite-4k", "read-1m", "write-1m"]
+jobs = sys.argv[3:]
 servers = ["direct", "domus", "qemu-nbd", "nbdkit"]
 print(f"NBD benchmark ({sys.argv[2]} s per job, fio nbd engine; direct = fio on the file)")
 print(f"{'job':<14}" + "".join(f"{s:>20}" for s in servers))

@@ -3,10 +3,13 @@
  *
  * The input is everything a client sends; the server answers into a sink
  * that reads every byte (so sanitizers see what was sent). One server with
- * a writable and a read-only memory export lives across inputs.
+ * a writable and a read-only memory export lives across inputs. Inputs of
+ * odd length run with the worker pool (the stream says it can send while
+ * receiving), even ones with every request on the connection thread.
  */
 #include "nbd/nbd-server.h"
 
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +17,7 @@
 struct feed {
 	const uint8_t *data;
 	size_t size, pos;
+	pthread_mutex_t lock;       /* workers send while the reader receives */
 	uint8_t sum;
 };
 
@@ -36,16 +40,21 @@ static int feed_send(void *io, const struct iovec *iov, int iovcnt)
 {
 	struct feed *f = io;
 
+	pthread_mutex_lock(&f->lock);
 	for (int i = 0; i < iovcnt; i++) {
 		const uint8_t *p = iov[i].iov_base;
 
 		for (size_t j = 0; j < iov[i].iov_len; j++)
 			f->sum ^= p[j];
 	}
+	pthread_mutex_unlock(&f->lock);
 	return 0;
 }
 
 static const struct nbd_io_ops feed_ops = { .recv = feed_recv, .send = feed_send };
+static const struct nbd_io_ops feed_ops_parallel = {
+	.recv = feed_recv, .send = feed_send, .concurrent = true,
+};
 
 static struct nbd_server *fuzz_server(void)
 {
@@ -69,8 +78,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct feed f = { .data = data, .size = size };
+	struct feed f = { .data = data, .size = size, .lock = PTHREAD_MUTEX_INITIALIZER };
 
-	nbd_server_serve_io(fuzz_server(), &feed_ops, &f);
+	nbd_server_serve_io(fuzz_server(), (size & 1) ? &feed_ops_parallel : &feed_ops, &f);
 	return 0;
 }

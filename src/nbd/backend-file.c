@@ -3,7 +3,8 @@
  * One fd shared by every connection (pread/pwrite are positionless, so this
  * is thread-safe, and one fdatasync covers writes from all connections:
  * hence CAN_MULTI_CONN). Zeroing and trimming use fallocate(); block status
- * uses SEEK_DATA/SEEK_HOLE on files that support it.
+ * uses SEEK_DATA/SEEK_HOLE on files that support it. NBD_BACKEND_NOWAIT
+ * is RWF_NOWAIT: data in the page cache, or -EAGAIN.
  */
 #include "nbd/nbd-server.h"
 #include "nbd/nbd-proto.h"
@@ -13,6 +14,7 @@
 #include <fcntl.h>
 #include <linux/falloc.h>
 #include <linux/fs.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -25,6 +27,8 @@ struct file_backend {
 	bool readonly;
 	bool is_block;
 	bool can_seek_data;
+	atomic_bool no_nowait[2];   /* the filesystem refused RWF_NOWAIT on
+				     * reads [0] or writes [1] */
 };
 
 static int file_get_size(void *h, uint64_t *ret_size)
@@ -59,18 +63,48 @@ static unsigned file_caps(void *h)
 	return caps;
 }
 
-static int file_pread(void *h, void *buf, uint32_t len, uint64_t off)
+/* RWF_NOWAIT for NBD_BACKEND_NOWAIT, unless the filesystem refused it
+ * once for this direction (ext4 does for buffered writes): then the I/O
+ * simply waits. */
+static int nowait_rwf(struct file_backend *f, unsigned flags, bool write)
+{
+	return (flags & NBD_BACKEND_NOWAIT) &&
+	       !atomic_load_explicit(&f->no_nowait[write], memory_order_relaxed) ? RWF_NOWAIT : 0;
+}
+
+/* One preadv2/pwritev2 with RWF flags: the count, or -errno. A refused
+ * RWF_NOWAIT is remembered and the call made again without it. */
+static ssize_t file_rw(struct file_backend *f, void *p, size_t len, uint64_t off, int rwf,
+		       bool write)
+{
+	struct iovec iov = { .iov_base = p, .iov_len = len };
+
+	for (;;) {
+		ssize_t n = write ? pwritev2(f->fd, &iov, 1, (off_t)off, rwf) :
+				    preadv2(f->fd, &iov, 1, (off_t)off, rwf);
+
+		if (n >= 0)
+			return n;
+		if (errno == EOPNOTSUPP && (rwf & RWF_NOWAIT)) {
+			atomic_store_explicit(&f->no_nowait[write], true, memory_order_relaxed);
+			rwf &= ~RWF_NOWAIT;
+		} else if (errno != EINTR) {
+			return -errno;
+		}
+	}
+}
+
+static int file_pread(void *h, void *buf, uint32_t len, uint64_t off, unsigned flags)
 {
 	struct file_backend *f = h;
+	int rwf = nowait_rwf(f, flags, false);
 	uint8_t *p = buf;
 
 	while (len > 0) {
-		ssize_t n = pread(f->fd, p, len, (off_t)off);
+		ssize_t n = file_rw(f, p, len, off, rwf, false);
 
-		if (n < 0 && errno == EINTR)
-			continue;
 		if (n < 0)
-			return -errno;
+			return (int)n;
 		if (n == 0) { /* the file shrank under us: the rest reads as zeroes */
 			memset(p, 0, len);
 			return 0;
@@ -86,16 +120,13 @@ static int file_pwrite(void *h, const void *buf, uint32_t len, uint64_t off, uns
 {
 	struct file_backend *f = h;
 	const uint8_t *p = buf;
-	int rwf = (flags & NBD_BACKEND_FUA) ? RWF_DSYNC : 0;
+	int rwf = ((flags & NBD_BACKEND_FUA) ? RWF_DSYNC : 0) | nowait_rwf(f, flags, true);
 
 	while (len > 0) {
-		struct iovec iov = { .iov_base = (void *)p, .iov_len = len };
-		ssize_t n = pwritev2(f->fd, &iov, 1, (off_t)off, rwf);
+		ssize_t n = file_rw(f, (void *)p, len, off, rwf, true);
 
-		if (n < 0 && errno == EINTR)
-			continue;
 		if (n < 0)
-			return -errno;
+			return (int)n;
 		p += n;
 		off += (uint64_t)n;
 		len -= (uint32_t)n;

@@ -30,7 +30,7 @@ static unsigned mem_caps(void *h)
 	       NBD_BACKEND_CAN_MULTI_CONN;
 }
 
-static int mem_pread(void *h, void *buf, uint32_t len, uint64_t off)
+static int mem_pread(void *h, void *buf, uint32_t len, uint64_t off, unsigned flags)
 {
 	struct mem_backend *m = h;
 

@@ -1,15 +1,26 @@
 /* conn.c - one NBD client connection: fixed newstyle handshake, option
  * haggling, then the transmission phase.
  *
- * The connection reads through a buffer that can hold many requests, runs
- * them in order, and gathers their replies in an output buffer that is sent
- * in one go when no complete request is left to run (or when it grows big):
- * at queue depth 32, one recv() and one send() carry dozens of requests.
- * Reads land directly in the output buffer behind their reply header, and
- * write payloads are written straight from the input buffer, so data is
- * never copied inside the server. Both buffers grow to the largest request
- * seen and are then reused: no allocation per request in the steady state.
- * Running requests in order makes FUA and flush ordering trivial.
+ * The connection thread reads through a buffer that can hold many requests
+ * and gathers the replies of what it runs itself in an output buffer sent
+ * in one go when no complete request is left (or when it grows big): at
+ * queue depth 32, one recv() and one send() carry dozens of requests.
+ * Small reads and writes run there, tried without waiting for a device
+ * (NBD_BACKEND_NOWAIT: the page cache answers in a microsecond, far less
+ * than handing the request to another thread). Everything else, and what
+ * would wait, goes to a small pool of worker threads (started as needed):
+ * the request is parsed into one of a fixed set of slots (a write's payload
+ * received straight into the slot's buffer), a worker runs it and sends its
+ * reply in one piece under the send lock, so replies never interleave.
+ * Buffers grow to the largest request and are reused: no allocation per
+ * request in the steady state. Streams that cannot send while another
+ * thread receives (TLS) run every request in order on the connection thread.
+ *
+ * Ordering: the protocol lets requests in flight complete in any order. A
+ * flush covers the writes completed (replied to) before it was received,
+ * here and on other connections, because a reply is only sent once the
+ * write is in the backend and the flush is a sync of the shared backend.
+ * DISC, and any end, waits for the requests handed to workers.
  */
 #include "nbd/nbd-internal.h"
 #include "nbd/nbd-proto.h"
@@ -29,9 +40,48 @@
 #define OPT_DISCARD_MAX  (16u << 20)  /* ... or a hard disconnect past this */
 #define MAX_EXTENTS      64
 #define SENDFILE_MIN     (64u << 10)  /* smaller reads are cheaper batched */
+#define INLINE_MAX       (64u << 10)  /* larger reads and writes go to workers */
+#define MAX_SLOTS        64           /* requests handed to workers at once */
+#define MAX_WORKERS      8            /* worker threads per connection */
+#define INFLIGHT_MAX     (64u << 20)  /* write payload bytes held by slots */
+#define WORKER_STACK     (256u << 10)
+#define RUN_DEFER        1            /* inline run would wait: use a worker */
 
 /* What an option handler tells the negotiation loop. */
 enum { OPT_CONTINUE, OPT_TRANSMIT, OPT_CLOSE };
+
+struct outbuf {
+	uint8_t *p;
+	size_t len, cap;
+};
+
+struct request {
+	uint16_t flags, type;
+	uint64_t cookie, offset;
+	uint32_t len;
+	const uint8_t *payload;
+};
+
+/* A request handed to the workers, with room for its write payload. */
+struct slot {
+	struct request rq;
+	uint8_t *buf;
+	size_t cap;
+	uint32_t bytes;             /* counted in conn.inflight */
+	struct slot *next;
+};
+
+/* What a thread running requests needs: its replies and extents. */
+struct runner {
+	struct outbuf out;
+	struct nbd_extent ext[MAX_EXTENTS];
+};
+
+struct worker {
+	struct conn *c;
+	pthread_t thread;
+	struct runner run;
+};
 
 struct conn {
 	struct nbd_server *srv;
@@ -40,8 +90,7 @@ struct conn {
 	struct nbd_tls *tls;
 	uint8_t *in;
 	size_t in_cap, in_pos, in_end;
-	uint8_t *out;
-	size_t out_cap, out_len;
+	struct runner run;          /* the connection thread's (batched replies) */
 	bool fixed, no_zeroes, structured;
 	bool meta_alloc;            /* base:allocation selected ... */
 	char *meta_export;          /* ... for this export name */
@@ -49,14 +98,20 @@ struct conn {
 	uint64_t size;
 	uint16_t tflags;
 	unsigned caps;
-	struct nbd_extent ext[MAX_EXTENTS];
-};
-
-struct request {
-	uint16_t flags, type;
-	uint64_t cookie, offset;
-	uint32_t len;
-	const uint8_t *payload;
+	bool parallel;              /* workers may run requests */
+	bool big_write;             /* the last request was a write for a worker */
+	pthread_mutex_t send_lock;  /* one reply on the wire at a time */
+	pthread_mutex_t lock;       /* the fields below */
+	pthread_cond_t work;        /* to workers: queued requests, or quit */
+	pthread_cond_t done;        /* to the reader: a slot came back */
+	struct slot *free_slots, *queue, **queue_tail;
+	unsigned busy, queued;      /* slots off the free list; in the queue */
+	uint64_t inflight;
+	unsigned nworkers, idle;
+	bool quit;
+	int error;                  /* a worker's failure ends the connection */
+	struct worker workers[MAX_WORKERS];
+	struct slot slots[MAX_SLOTS];
 };
 
 static void put16(uint8_t *p, uint16_t v) { v = htobe16(v); memcpy(p, &v, 2); }
@@ -68,29 +123,50 @@ static uint64_t get64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return b
 
 /* --- buffered I/O ------------------------------------------------------ */
 
-static int out_flush(struct conn *c)
+/* Send what O holds, as one piece on the wire. */
+static int out_send(struct conn *c, struct outbuf *o)
 {
-	struct iovec iov = { .iov_base = c->out, .iov_len = c->out_len };
+	struct iovec iov = { .iov_base = o->p, .iov_len = o->len };
+	int r;
 
-	if (c->out_len == 0)
+	if (o->len == 0)
 		return 0;
-	c->out_len = 0;
-	return c->ops->send(c->io, &iov, 1);
+	o->len = 0;
+	pthread_mutex_lock(&c->send_lock);
+	r = c->ops->send(c->io, &iov, 1);
+	pthread_mutex_unlock(&c->send_lock);
+	return r;
 }
 
-/* Room for N more bytes at the end of the output buffer, or NULL. */
-static uint8_t *out_reserve(struct conn *c, size_t n)
+static int out_flush(struct conn *c)
 {
-	if (c->out_len + n > c->out_cap) {
-		size_t cap = c->out_cap * 2 > c->out_len + n ? c->out_cap * 2 : c->out_len + n;
-		uint8_t *p = realloc(c->out, cap);
+	return out_send(c, &c->run.out);
+}
+
+/* Room for N more bytes at the end of O, or NULL. */
+static uint8_t *out_reserve(struct outbuf *o, size_t n)
+{
+	if (o->len + n > o->cap) {
+		size_t cap = o->cap * 2 > o->len + n ? o->cap * 2 : o->len + n;
+		uint8_t *p = realloc(o->p, cap);
 
 		if (!p)
 			return NULL;
-		c->out = p;
-		c->out_cap = cap;
+		o->p = p;
+		o->cap = cap;
 	}
-	return c->out + c->out_len;
+	return o->p + o->len;
+}
+
+/* An empty buffer grown past BUF_SHRINK_AT goes back to CAP bytes. */
+static void out_shrink(struct outbuf *o, size_t cap)
+{
+	uint8_t *p;
+
+	if (o->len == 0 && o->cap > BUF_SHRINK_AT && (p = realloc(o->p, cap))) {
+		o->p = p;
+		o->cap = cap;
+	}
 }
 
 /* Buffers grown for large requests return to their usual size when the
@@ -100,11 +176,7 @@ static void shrink_buffers(struct conn *c)
 	size_t avail = c->in_end - c->in_pos;
 	uint8_t *p;
 
-	if (c->out_len == 0 && c->out_cap > BUF_SHRINK_AT &&
-	    (p = realloc(c->out, OUT_MIN_CAP))) {
-		c->out = p;
-		c->out_cap = OUT_MIN_CAP;
-	}
+	out_shrink(&c->run.out, OUT_MIN_CAP);
 	if (c->in_cap > BUF_SHRINK_AT && avail <= IN_MIN_CAP) {
 		memmove(c->in, c->in + c->in_pos, avail);
 		c->in_pos = 0;
@@ -115,6 +187,22 @@ static void shrink_buffers(struct conn *c)
 			c->in_cap = IN_MIN_CAP;
 		}
 	}
+}
+
+/* Receive exactly LEN bytes into BUF; end of stream is -ECONNRESET. */
+static int recv_all(struct conn *c, uint8_t *buf, size_t len)
+{
+	while (len > 0) {
+		ssize_t got = c->ops->recv(c->io, buf, len);
+
+		if (got < 0)
+			return (int)got;
+		if (got == 0)
+			return -ECONNRESET;
+		buf += got;
+		len -= (size_t)got;
+	}
+	return 0;
 }
 
 /* Make N bytes available at c->in + c->in_pos. Pending output is sent
@@ -145,7 +233,10 @@ static int in_fill(struct conn *c, size_t n)
 		}
 	}
 	while (c->in_end - c->in_pos < n) {
-		ssize_t got = c->ops->recv(c->io, c->in + c->in_end, c->in_cap - c->in_end);
+		/* After a large write, read no more than asked: the next payload
+		 * is likely large too, and goes straight into a slot. */
+		size_t want = c->big_write ? n - (c->in_end - c->in_pos) : c->in_cap - c->in_end;
+		ssize_t got = c->ops->recv(c->io, c->in + c->in_end, want);
 
 		if (got < 0)
 			return (int)got;
@@ -184,7 +275,7 @@ static int in_discard(struct conn *c, uint64_t n)
 
 static int opt_reply(struct conn *c, uint32_t opt, uint32_t type, const void *data, size_t len)
 {
-	uint8_t *p = out_reserve(c, 20 + len);
+	uint8_t *p = out_reserve(&c->run.out, 20 + len);
 
 	if (!p)
 		return -ENOMEM;
@@ -194,7 +285,7 @@ static int opt_reply(struct conn *c, uint32_t opt, uint32_t type, const void *da
 	put32(p + 16, (uint32_t)len);
 	if (len)
 		memcpy(p + 20, data, len);
-	c->out_len += 20 + len;
+	c->run.out.len += 20 + len;
 	return 0;
 }
 
@@ -273,13 +364,13 @@ static int opt_export_name(struct conn *c, const uint8_t *data, uint32_t len)
 		nbd_server_put_export(c->srv, e);
 		return OPT_CLOSE;
 	}
-	p = out_reserve(c, n);
+	p = out_reserve(&c->run.out, n);
 	if (!p)
 		return -ENOMEM;
 	memset(p, 0, n);
 	put64(p, c->size);
 	put16(p + 8, c->tflags);
-	c->out_len += n;
+	c->run.out.len += n;
 	return OPT_TRANSMIT;
 }
 
@@ -530,7 +621,7 @@ static int handle_option(struct conn *c, uint32_t opt, const uint8_t *data, uint
  * Returns OPT_TRANSMIT, OPT_CLOSE or -errno. */
 static int negotiate(struct conn *c)
 {
-	uint8_t *p = out_reserve(c, 18);
+	uint8_t *p = out_reserve(&c->run.out, 18);
 	uint32_t cflags;
 	int r;
 
@@ -539,7 +630,7 @@ static int negotiate(struct conn *c)
 	put64(p, NBD_MAGIC);
 	put64(p + 8, NBD_OPTS_MAGIC);
 	put16(p + 16, NBD_FLAG_FIXED_NEWSTYLE | NBD_FLAG_NO_ZEROES);
-	c->out_len += 18;
+	c->run.out.len += 18;
 	r = in_fill(c, 4);
 	if (r < 0)
 		return r;
@@ -604,16 +695,16 @@ static uint32_t wire_error(int r)
 	}
 }
 
-static int reply_simple(struct conn *c, const struct request *rq, uint32_t err)
+static int reply_simple(struct outbuf *o, const struct request *rq, uint32_t err)
 {
-	uint8_t *p = out_reserve(c, NBD_SIMPLE_REPLY_SIZE);
+	uint8_t *p = out_reserve(o, NBD_SIMPLE_REPLY_SIZE);
 
 	if (!p)
 		return -ENOMEM;
 	put32(p, NBD_SIMPLE_REPLY_MAGIC);
 	put32(p + 4, err);
 	put64(p + 8, rq->cookie);
-	c->out_len += NBD_SIMPLE_REPLY_SIZE;
+	o->len += NBD_SIMPLE_REPLY_SIZE;
 	return 0;
 }
 
@@ -627,27 +718,28 @@ static void put_chunk_header(uint8_t *p, const struct request *rq, uint16_t type
 }
 
 /* Reply ERR (a wire error value, 0 for success) with MSG for humans. */
-static int reply_status(struct conn *c, const struct request *rq, uint32_t err, const char *msg)
+static int reply_status(struct conn *c, struct outbuf *o, const struct request *rq, uint32_t err,
+			const char *msg)
 {
 	size_t mlen = strlen(msg);
 	uint8_t *p;
 
 	if (err == 0 || !c->structured)
-		return reply_simple(c, rq, err);
-	p = out_reserve(c, NBD_CHUNK_HEADER_SIZE + 6 + mlen);
+		return reply_simple(o, rq, err);
+	p = out_reserve(o, NBD_CHUNK_HEADER_SIZE + 6 + mlen);
 	if (!p)
 		return -ENOMEM;
 	put_chunk_header(p, rq, NBD_REPLY_TYPE_ERROR, (uint32_t)(6 + mlen));
 	put32(p + 20, err);
 	put16(p + 24, (uint16_t)mlen);
 	memcpy(p + 26, msg, mlen);
-	c->out_len += NBD_CHUNK_HEADER_SIZE + 6 + mlen;
+	o->len += NBD_CHUNK_HEADER_SIZE + 6 + mlen;
 	return 0;
 }
 
-static int reply_errno(struct conn *c, const struct request *rq, int r)
+static int reply_errno(struct conn *c, struct outbuf *o, const struct request *rq, int r)
 {
-	return reply_status(c, rq, r < 0 ? wire_error(r) : 0, strerror(-r));
+	return reply_status(c, o, rq, r < 0 ? wire_error(r) : 0, strerror(-r));
 }
 
 /* The header of a successful read reply: HDR_LEN bytes at P. */
@@ -664,43 +756,55 @@ static void put_read_header(struct conn *c, uint8_t *p, const struct request *rq
 }
 
 /* A large read whose data lies in one file goes from the page cache to the
- * socket by sendfile(): no copy through the server at all. 1 if done, 0 if
- * this read cannot go that way. */
-static int read_by_sendfile(struct conn *c, const struct request *rq, size_t hdr_len)
+ * socket by sendfile(): no copy through the server at all. What O holds
+ * goes first, under the same lock. 1 if done, 0 if this read cannot go
+ * that way. */
+static int read_by_sendfile(struct conn *c, struct outbuf *o, const struct request *rq,
+			    size_t hdr_len)
 {
 	const struct nbd_backend_ops *ops = c->exp->backend.ops;
+	void *h = c->exp->backend.handle;
 	uint8_t hdr[NBD_CHUNK_HEADER_SIZE + 8];
+	struct iovec iov = { .iov_base = o->p, .iov_len = o->len };
 	uint64_t off;
-	int fd, r;
+	int fd, r = 0;
 
 	if (rq->len < SENDFILE_MIN || !c->ops->send_file || !ops->map_fd ||
-	    ops->map_fd(c->exp->backend.handle, rq->offset, rq->len, &fd, &off) < 0)
+	    ops->map_fd(h, rq->offset, rq->len, &fd, &off) < 0)
 		return 0;
-	r = out_flush(c);
-	if (r < 0)
-		return r;
 	put_read_header(c, hdr, rq);
-	r = c->ops->send_file(c->io, hdr, hdr_len, fd, off, rq->len);
+	pthread_mutex_lock(&c->send_lock);
+	if (o->len)
+		r = c->ops->send(c->io, &iov, 1);
+	o->len = 0;
+	if (r >= 0)
+		r = c->ops->send_file(c->io, hdr, hdr_len, fd, off, rq->len);
+	pthread_mutex_unlock(&c->send_lock);
+	if (ops->unmap_fd)
+		ops->unmap_fd(h, fd);
 	return r < 0 ? r : 1;
 }
 
 /* Read straight into the output buffer behind the reply header. */
-static int do_read(struct conn *c, const struct request *rq)
+static int do_read(struct conn *c, struct outbuf *o, const struct request *rq, unsigned nowait)
 {
 	size_t hdr = c->structured ? NBD_CHUNK_HEADER_SIZE + 8 : NBD_SIMPLE_REPLY_SIZE;
 	uint8_t *p;
-	int r = read_by_sendfile(c, rq, hdr);
+	int r = read_by_sendfile(c, o, rq, hdr);
 
 	if (r != 0)
 		return r < 0 ? r : 0;
-	p = out_reserve(c, hdr + rq->len);
+	p = out_reserve(o, hdr + rq->len);
 	if (!p)
-		return reply_errno(c, rq, -ENOMEM);
-	r = c->exp->backend.ops->pread(c->exp->backend.handle, p + hdr, rq->len, rq->offset);
+		return reply_errno(c, o, rq, -ENOMEM);
+	r = c->exp->backend.ops->pread(c->exp->backend.handle, p + hdr, rq->len, rq->offset,
+				       nowait);
+	if (r == -EAGAIN && nowait)
+		return RUN_DEFER;
 	if (r < 0)
-		return reply_errno(c, rq, r);
+		return reply_errno(c, o, rq, r);
 	put_read_header(c, p, rq);
-	c->out_len += hdr + rq->len;
+	o->len += hdr + rq->len;
 	return 0;
 }
 
@@ -711,14 +815,24 @@ static unsigned fua_flags(struct conn *c, const struct request *rq)
 	       NBD_BACKEND_FUA : 0;
 }
 
-static int after_write(struct conn *c, const struct request *rq, int r)
+static int after_write(struct conn *c, struct outbuf *o, const struct request *rq, int r)
 {
 	const struct nbd_backend_ops *ops = c->exp->backend.ops;
 
 	if (r >= 0 && (rq->flags & NBD_CMD_FLAG_FUA) && !(c->caps & NBD_BACKEND_CAN_FUA) &&
 	    ops->flush)
 		r = ops->flush(c->exp->backend.handle);
-	return reply_errno(c, rq, r);
+	return reply_errno(c, o, rq, r);
+}
+
+static int do_write(struct conn *c, struct outbuf *o, const struct request *rq, unsigned nowait)
+{
+	int r = c->exp->backend.ops->pwrite(c->exp->backend.handle, rq->payload, rq->len,
+					    rq->offset, fua_flags(c, rq) | nowait);
+
+	if (r == -EAGAIN && nowait)
+		return RUN_DEFER;
+	return after_write(c, o, rq, r);
 }
 
 static int write_zeroes_slowly(struct conn *c, const struct request *rq, unsigned flags)
@@ -739,7 +853,7 @@ static int write_zeroes_slowly(struct conn *c, const struct request *rq, unsigne
 	return 0;
 }
 
-static int do_write_zeroes(struct conn *c, const struct request *rq)
+static int do_write_zeroes(struct conn *c, struct outbuf *o, const struct request *rq)
 {
 	const struct nbd_backend_ops *ops = c->exp->backend.ops;
 	unsigned flags = fua_flags(c, rq);
@@ -753,26 +867,26 @@ static int do_write_zeroes(struct conn *c, const struct request *rq)
 			-EOPNOTSUPP;
 	if (r == -EOPNOTSUPP && !(flags & NBD_BACKEND_FAST_ZERO))
 		r = write_zeroes_slowly(c, rq, flags & NBD_BACKEND_FUA);
-	return after_write(c, rq, r);
+	return after_write(c, o, rq, r);
 }
 
 /* Extents clipped to the request, merged when their flags agree. */
-static size_t clip_extents(struct conn *c, size_t n, uint32_t len)
+static size_t clip_extents(struct nbd_extent *ext, size_t n, uint32_t len)
 {
 	uint64_t sum = 0;
 	size_t out = 0;
 
 	for (size_t i = 0; i < n && sum < len; i++) {
-		uint64_t l = c->ext[i].length;
+		uint64_t l = ext[i].length;
 
 		if (l == 0)
 			continue;
 		if (l > len - sum)
 			l = len - sum;
-		if (out > 0 && c->ext[out - 1].flags == c->ext[i].flags) {
-			c->ext[out - 1].length += l;
+		if (out > 0 && ext[out - 1].flags == ext[i].flags) {
+			ext[out - 1].length += l;
 		} else {
-			c->ext[out] = (struct nbd_extent){ .length = l, .flags = c->ext[i].flags };
+			ext[out] = (struct nbd_extent){ .length = l, .flags = ext[i].flags };
 			out++;
 		}
 		sum += l;
@@ -780,30 +894,31 @@ static size_t clip_extents(struct conn *c, size_t n, uint32_t len)
 	return out;
 }
 
-static int do_block_status(struct conn *c, const struct request *rq)
+static int do_block_status(struct conn *c, struct runner *run, const struct request *rq)
 {
 	const struct nbd_backend_ops *ops = c->exp->backend.ops;
 	size_t max = (rq->flags & NBD_CMD_FLAG_REQ_ONE) ? 1 : MAX_EXTENTS, n = 0;
+	struct nbd_extent *ext = run->ext;
 	uint8_t *p;
 	int r = -EOPNOTSUPP;
 
 	if (ops->extents && (c->caps & NBD_BACKEND_CAN_EXTENTS))
-		r = ops->extents(c->exp->backend.handle, rq->offset, rq->len, c->ext, max, &n);
-	n = r < 0 ? 0 : clip_extents(c, n > max ? max : n, rq->len);
+		r = ops->extents(c->exp->backend.handle, rq->offset, rq->len, ext, max, &n);
+	n = r < 0 ? 0 : clip_extents(ext, n > max ? max : n, rq->len);
 	if (n == 0) { /* status 0 ("data") is always a correct answer */
-		c->ext[0] = (struct nbd_extent){ .length = rq->len, .flags = 0 };
+		ext[0] = (struct nbd_extent){ .length = rq->len, .flags = 0 };
 		n = 1;
 	}
-	p = out_reserve(c, NBD_CHUNK_HEADER_SIZE + 4 + 8 * n);
+	p = out_reserve(&run->out, NBD_CHUNK_HEADER_SIZE + 4 + 8 * n);
 	if (!p)
-		return reply_errno(c, rq, -ENOMEM);
+		return reply_errno(c, &run->out, rq, -ENOMEM);
 	put_chunk_header(p, rq, NBD_REPLY_TYPE_BLOCK_STATUS, (uint32_t)(4 + 8 * n));
 	put32(p + 20, NBD_META_ID_BASE_ALLOCATION);
 	for (size_t i = 0; i < n; i++) {
-		put32(p + 24 + 8 * i, (uint32_t)c->ext[i].length);
-		put32(p + 28 + 8 * i, c->ext[i].flags);
+		put32(p + 24 + 8 * i, (uint32_t)ext[i].length);
+		put32(p + 28 + 8 * i, ext[i].flags);
 	}
-	c->out_len += NBD_CHUNK_HEADER_SIZE + 4 + 8 * n;
+	run->out.len += NBD_CHUNK_HEADER_SIZE + 4 + 8 * n;
 	return 0;
 }
 
@@ -857,43 +972,299 @@ static uint32_t check_request(struct conn *c, const struct request *rq, const ch
 	return 0;
 }
 
-static int handle_request(struct conn *c, const struct request *rq)
+/* Run RQ, its reply going to RUN's buffer. With NOWAIT (the connection
+ * thread), a read or write the backend cannot do without waiting is not
+ * run: RUN_DEFER. */
+static int handle_request(struct conn *c, struct runner *run, const struct request *rq,
+			  unsigned nowait)
 {
 	const struct nbd_backend_ops *ops = c->exp->backend.ops;
 	void *h = c->exp->backend.handle;
+	struct outbuf *o = &run->out;
 	const char *msg;
 	uint32_t err = check_request(c, rq, &msg);
 	int r;
 
 	if (err)
-		return reply_status(c, rq, err, msg);
+		return reply_status(c, o, rq, err, msg);
 	switch (rq->type) {
 	case NBD_CMD_READ:
-		return do_read(c, rq);
+		return do_read(c, o, rq, nowait);
 	case NBD_CMD_WRITE:
-		r = ops->pwrite(h, rq->payload, rq->len, rq->offset, fua_flags(c, rq));
-		return after_write(c, rq, r);
+		return do_write(c, o, rq, nowait);
 	case NBD_CMD_FLUSH:
-		return reply_errno(c, rq, ops->flush ? ops->flush(h) : 0);
+		return reply_errno(c, o, rq, ops->flush ? ops->flush(h) : 0);
 	case NBD_CMD_TRIM:
 		r = ops->trim(h, rq->offset, rq->len, fua_flags(c, rq));
-		return after_write(c, rq, r == -EOPNOTSUPP ? 0 : r);
+		return after_write(c, o, rq, r == -EOPNOTSUPP ? 0 : r);
 	case NBD_CMD_WRITE_ZEROES:
-		return do_write_zeroes(c, rq);
+		return do_write_zeroes(c, o, rq);
 	case NBD_CMD_CACHE:
-		return reply_errno(c, rq, ops->cache ? ops->cache(h, rq->offset, rq->len) : 0);
+		return reply_errno(c, o, rq, ops->cache ? ops->cache(h, rq->offset, rq->len) : 0);
 	default: /* NBD_CMD_BLOCK_STATUS; check_request() refused the rest */
-		return do_block_status(c, rq);
+		return do_block_status(c, run, rq);
 	}
 }
 
-/* Read one request and its payload. A write payload too large to take is
- * read and dropped (rq->payload stays NULL; check_request() refuses it). */
-static int read_request(struct conn *c, struct request *rq)
+/* --- workers ------------------------------------------------------------- */
+
+/* Does RQ run on the connection thread? Refusals, small reads and writes
+ * (tried without waiting) and block status do; the rest goes to workers
+ * when the stream allows them. */
+static bool runs_inline(struct conn *c, const struct request *rq)
+{
+	const char *msg;
+
+	if (!c->parallel || check_request(c, rq, &msg))
+		return true;
+	switch (rq->type) {
+	case NBD_CMD_READ:
+		return rq->len <= INLINE_MAX;
+	case NBD_CMD_WRITE:
+		return rq->len <= INLINE_MAX && !(rq->flags & NBD_CMD_FLAG_FUA);
+	case NBD_CMD_BLOCK_STATUS:
+		return true;
+	default: /* flush, trim, zeroes, cache may take a while */
+		return false;
+	}
+}
+
+/* Give slot S back; with c->lock held. Buffers grown past BUF_SHRINK_AT
+ * are dropped, so a burst of huge writes does not stay allocated. */
+static void put_slot_locked(struct conn *c, struct slot *s)
+{
+	if (s->cap > BUF_SHRINK_AT) {
+		free(s->buf);
+		s->buf = NULL;
+		s->cap = 0;
+	}
+	c->busy--;
+	c->inflight -= s->bytes;
+	s->next = c->free_slots;
+	c->free_slots = s;
+	pthread_cond_broadcast(&c->done);
+}
+
+static void put_slot(struct conn *c, struct slot *s)
+{
+	pthread_mutex_lock(&c->lock);
+	put_slot_locked(c, s);
+	pthread_mutex_unlock(&c->lock);
+}
+
+/* Take a free slot with room for a BYTES payload, waiting (after sending
+ * the replies gathered so far) while every slot is out or too many bytes
+ * are held. Fails with a worker's error. */
+static int get_slot(struct conn *c, uint32_t bytes, struct slot **ret)
+{
+	bool flushed = false;
+	struct slot *s;
+	int r = 0;
+
+	pthread_mutex_lock(&c->lock);
+	while (!c->error && (!c->free_slots || (c->busy && c->inflight + bytes > INFLIGHT_MAX))) {
+		if (flushed) {
+			pthread_cond_wait(&c->done, &c->lock);
+			continue;
+		}
+		pthread_mutex_unlock(&c->lock);
+		r = out_flush(c);
+		flushed = true;
+		pthread_mutex_lock(&c->lock);
+		if (r < 0)
+			break;
+	}
+	if (r == 0)
+		r = c->error;
+	if (r == 0) {
+		s = c->free_slots;
+		c->free_slots = s->next;
+		c->busy++;
+		c->inflight += bytes;
+		s->bytes = bytes;
+	}
+	pthread_mutex_unlock(&c->lock);
+	if (r < 0)
+		return r;
+	if (bytes > s->cap) {
+		uint8_t *p = realloc(s->buf, bytes);
+
+		if (!p) {
+			put_slot(c, s);
+			return -ENOMEM;
+		}
+		s->buf = p;
+		s->cap = bytes;
+	}
+	*ret = s;
+	return 0;
+}
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	struct conn *c = w->c;
+
+	pthread_mutex_lock(&c->lock);
+	for (;;) {
+		struct slot *s;
+		int r;
+
+		while (!c->queue && !c->quit) {
+			out_shrink(&w->run.out, OUT_MIN_CAP);
+			c->idle++;
+			pthread_cond_wait(&c->work, &c->lock);
+			c->idle--;
+		}
+		if (!c->queue)
+			break;
+		s = c->queue;
+		c->queue = s->next;
+		if (!c->queue)
+			c->queue_tail = &c->queue;
+		c->queued--;
+		pthread_mutex_unlock(&c->lock);
+		r = handle_request(c, &w->run, &s->rq, 0);
+		if (r >= 0)
+			r = out_send(c, &w->run.out);
+		w->run.out.len = 0;
+		pthread_mutex_lock(&c->lock);
+		if (r < 0 && !c->error)
+			c->error = r;
+		put_slot_locked(c, s);
+	}
+	pthread_mutex_unlock(&c->lock);
+	free(w->run.out.p);
+	return NULL;
+}
+
+/* Start one more worker; with c->lock held. */
+static void start_worker_locked(struct conn *c)
+{
+	struct worker *w = &c->workers[c->nworkers];
+	pthread_attr_t attr;
+
+	*w = (struct worker){ .c = c };
+	pthread_attr_init(&attr);
+	pthread_attr_setstacksize(&attr, WORKER_STACK);
+	if (pthread_create(&w->thread, &attr, worker_main, w) == 0)
+		c->nworkers++;
+	pthread_attr_destroy(&attr);
+}
+
+/* Queue slot S for the workers, starting one if none is free. Without any
+ * worker (none could start) the connection thread runs it itself. */
+static int dispatch(struct conn *c, struct slot *s)
+{
+	int r;
+
+	pthread_mutex_lock(&c->lock);
+	if (c->queued >= c->idle && c->nworkers < MAX_WORKERS)
+		start_worker_locked(c);
+	if (c->nworkers > 0) {
+		s->next = NULL;
+		*c->queue_tail = s;
+		c->queue_tail = &s->next;
+		c->queued++;
+		pthread_cond_signal(&c->work);
+		pthread_mutex_unlock(&c->lock);
+		return 0;
+	}
+	pthread_mutex_unlock(&c->lock);
+	r = handle_request(c, &c->run, &s->rq, 0);
+	put_slot(c, s);
+	return r;
+}
+
+/* Wait for every request handed to the workers, then stop them. */
+static void stop_workers(struct conn *c)
+{
+	pthread_mutex_lock(&c->lock);
+	while (c->busy)
+		pthread_cond_wait(&c->done, &c->lock);
+	c->quit = true;
+	pthread_cond_broadcast(&c->work);
+	pthread_mutex_unlock(&c->lock);
+	for (unsigned i = 0; i < c->nworkers; i++)
+		pthread_join(c->workers[i].thread, NULL);
+	c->nworkers = 0;
+}
+
+/* A worker's failure, if any (only the connection thread starts workers,
+ * so it reads nworkers without the lock). */
+static int worker_error(struct conn *c)
+{
+	int r;
+
+	if (c->nworkers == 0)
+		return 0;
+	pthread_mutex_lock(&c->lock);
+	r = c->error;
+	pthread_mutex_unlock(&c->lock);
+	return r;
+}
+
+/* --- the request loop ------------------------------------------------------ */
+
+/* Run RQ on the connection thread; a read or write that would wait goes
+ * to a worker (a write's payload copied out of the input buffer). */
+static int run_inline(struct conn *c, const struct request *rq)
+{
+	bool write = rq->type == NBD_CMD_WRITE;
+	struct slot *s;
+	int r = handle_request(c, &c->run, rq, c->parallel ? NBD_BACKEND_NOWAIT : 0);
+
+	if (r != RUN_DEFER)
+		return r;
+	r = get_slot(c, write ? rq->len : 0, &s);
+	if (r < 0)
+		return r;
+	s->rq = *rq;
+	if (write) {
+		memcpy(s->buf, rq->payload, rq->len);
+		s->rq.payload = s->buf;
+	}
+	return dispatch(c, s);
+}
+
+/* A worker's write: its payload received straight into a slot (what the
+ * input buffer already holds is copied, the rest is read in one go). */
+static int read_payload_to_slot(struct conn *c, struct request *rq, struct slot **ret)
+{
+	size_t have = c->in_end - c->in_pos;
+	struct slot *s;
+	int r = get_slot(c, rq->len, &s);
+
+	if (r < 0)
+		return r;
+	if (have > rq->len)
+		have = rq->len;
+	memcpy(s->buf, in_take(c, have), have);
+	if (have < rq->len) {
+		r = out_flush(c);
+		if (r >= 0)
+			r = recv_all(c, s->buf + have, rq->len - have);
+		if (r < 0) {
+			put_slot(c, s);
+			return r;
+		}
+	}
+	rq->payload = s->buf;
+	s->rq = *rq;
+	*ret = s;
+	return 0;
+}
+
+/* Read one request and its payload. *RET_SLOT is set when it is for the
+ * workers. A write payload too large to take is read and dropped
+ * (rq->payload stays NULL; check_request() refuses it). */
+static int read_request(struct conn *c, struct request *rq, struct slot **ret_slot)
 {
 	const uint8_t *h;
+	bool inl;
 	int r = in_fill(c, NBD_REQUEST_SIZE);
 
+	*ret_slot = NULL;
 	if (r < 0)
 		return r;
 	h = in_take(c, NBD_REQUEST_SIZE);
@@ -906,37 +1277,57 @@ static int read_request(struct conn *c, struct request *rq)
 		.offset = get64(h + 16),
 		.len = get32(h + 24),
 	};
-	if (rq->type != NBD_CMD_WRITE)
+	if (rq->type == NBD_CMD_DISC)
 		return 0;
-	if (rq->len > NBD_MAX_BLOCK)
+	inl = runs_inline(c, rq);
+	c->big_write = rq->type == NBD_CMD_WRITE && !inl;
+	if (rq->type == NBD_CMD_WRITE && rq->len > NBD_MAX_BLOCK)
 		return in_discard(c, rq->len);
-	r = in_fill(c, rq->len);
-	if (r < 0)
-		return r;
-	rq->payload = in_take(c, rq->len);
-	return 0;
+	if (rq->type == NBD_CMD_WRITE && !inl)
+		return read_payload_to_slot(c, rq, ret_slot);
+	if (rq->type == NBD_CMD_WRITE) {
+		r = in_fill(c, rq->len);
+		if (r < 0)
+			return r;
+		rq->payload = in_take(c, rq->len);
+	}
+	if (inl)
+		return 0;
+	r = get_slot(c, 0, ret_slot);
+	if (r >= 0)
+		(*ret_slot)->rq = *rq;
+	return r;
 }
 
 static int transmission(struct conn *c)
 {
+	int r;
+
 	if (c->ops->handshake_done)
 		c->ops->handshake_done(c->io);
+	c->parallel = c->ops->concurrent;
 	for (;;) {
 		struct request rq;
-		int r = read_request(c, &rq);
+		struct slot *s;
 
-		if (r == -ECONNRESET) /* the client hung up between requests */
-			return 0;
-		if (r < 0)
-			return r;
-		if (rq.type == NBD_CMD_DISC)
-			return out_flush(c);
-		r = handle_request(c, &rq);
-		if (r >= 0 && c->out_len >= OUT_FLUSH_AT)
+		r = read_request(c, &rq, &s);
+		if (r < 0 || rq.type == NBD_CMD_DISC)
+			break;
+		r = s ? dispatch(c, s) : run_inline(c, &rq);
+		if (r >= 0 && c->run.out.len >= OUT_FLUSH_AT)
 			r = out_flush(c);
+		if (r >= 0)
+			r = worker_error(c);
 		if (r < 0)
-			return r;
+			break;
 	}
+	if (r == -ECONNRESET) /* the client hung up between requests */
+		r = 0;
+	/* DISC (and any end) waits for the requests in flight. */
+	if (r >= 0)
+		r = out_flush(c);
+	stop_workers(c);
+	return r < 0 ? r : c->error;
 }
 
 int nbd_conn_serve(struct nbd_server *s, const struct nbd_io_ops *ops, void *io)
@@ -946,15 +1337,26 @@ int nbd_conn_serve(struct nbd_server *s, const struct nbd_io_ops *ops, void *io)
 
 	if (!c)
 		return -ENOMEM;
-	*c = (struct conn){ .srv = s, .ops = ops, .io = io };
+	c->srv = s;
+	c->ops = ops;
+	c->io = io;
+	pthread_mutex_init(&c->send_lock, NULL);
+	pthread_mutex_init(&c->lock, NULL);
+	pthread_cond_init(&c->work, NULL);
+	pthread_cond_init(&c->done, NULL);
+	c->queue_tail = &c->queue;
+	for (unsigned i = 0; i < MAX_SLOTS; i++) {
+		c->slots[i].next = c->free_slots;
+		c->free_slots = &c->slots[i];
+	}
 	c->in = malloc(IN_MIN_CAP);
-	c->out = malloc(OUT_MIN_CAP);
-	if (!c->in || !c->out) {
+	c->run.out.p = malloc(OUT_MIN_CAP);
+	if (!c->in || !c->run.out.p) {
 		r = -ENOMEM;
 		goto out;
 	}
 	c->in_cap = IN_MIN_CAP;
-	c->out_cap = OUT_MIN_CAP;
+	c->run.out.cap = OUT_MIN_CAP;
 	r = negotiate(c);
 	if (r == OPT_TRANSMIT)
 		r = transmission(c);
@@ -965,9 +1367,15 @@ int nbd_conn_serve(struct nbd_server *s, const struct nbd_io_ops *ops, void *io)
 out:
 	nbd_tls_end(c->tls, r == 0);
 	nbd_server_put_export(s, c->exp);
+	for (unsigned i = 0; i < MAX_SLOTS; i++)
+		free(c->slots[i].buf);
+	pthread_cond_destroy(&c->done);
+	pthread_cond_destroy(&c->work);
+	pthread_mutex_destroy(&c->lock);
+	pthread_mutex_destroy(&c->send_lock);
 	free(c->meta_export);
 	free(c->in);
-	free(c->out);
+	free(c->run.out.p);
 	free(c);
 	return r;
 }

@@ -44,6 +44,9 @@ enum {
 	NBD_BACKEND_FUA       = 1u << 0, /* persist before returning */
 	NBD_BACKEND_MAY_TRIM  = 1u << 1, /* zero(): deallocating is fine */
 	NBD_BACKEND_FAST_ZERO = 1u << 2, /* zero(): fail with -ENOTSUP unless fast */
+	NBD_BACKEND_NOWAIT    = 1u << 3, /* pread()/pwrite(): -EAGAIN rather than
+					  * wait for a device (a hint: a backend
+					  * that cannot tell just does the I/O) */
 };
 
 /* One extent of a block-status answer; flags are NBD_STATE_HOLE|ZERO. */
@@ -53,14 +56,15 @@ struct nbd_extent {
 };
 
 /* A backend: every op works on the opaque handle, returns 0 or -errno, and
- * must be safe to call from several threads at once (one per connection).
+ * must be safe to call from several threads at once (a connection runs
+ * several requests at a time, and many connections share the backend).
  * The server checks bounds and read-only before calling; ops set to NULL
  * are not offered to clients (zero() falls back to writing zeroes, and
  * extents() to "all data"). */
 struct nbd_backend_ops {
 	int (*get_size)(void *h, uint64_t *ret_size);
 	unsigned (*caps)(void *h);
-	int (*pread)(void *h, void *buf, uint32_t len, uint64_t off);
+	int (*pread)(void *h, void *buf, uint32_t len, uint64_t off, unsigned flags);
 	int (*pwrite)(void *h, const void *buf, uint32_t len, uint64_t off, unsigned flags);
 	int (*flush)(void *h);
 	/* Discard a range (a hint). -EOPNOTSUPP is taken as "did nothing". */
@@ -74,8 +78,12 @@ struct nbd_backend_ops {
 		       size_t max, size_t *ret_n);
 	/* Optional: the file and offset holding [OFF, OFF+LEN) in one piece,
 	 * so large reads go from the page cache to the socket with sendfile()
-	 * instead of through a buffer. -EOPNOTSUPP: use pread(). */
+	 * instead of through a buffer. -EOPNOTSUPP: use pread(). The fd must
+	 * stay valid until unmap_fd(FD) (if set) is called, which the server
+	 * does once the data is sent (the send may wait for a slow client:
+	 * hold no lock meanwhile; a backend may hand out a dup of its fd). */
 	int (*map_fd)(void *h, uint64_t off, uint32_t len, int *ret_fd, uint64_t *ret_off);
+	void (*unmap_fd)(void *h, int fd);
 	/* Prefetch a range (NBD_CMD_CACHE); NULL means nothing to do. */
 	int (*cache)(void *h, uint64_t off, uint32_t len);
 	/* Release the handle; called once when the server is freed. */
@@ -106,13 +114,17 @@ int nbd_mem_backend_new(uint64_t size, struct nbd_backend *ret);
  * entries) or returns -errno. handshake_done() (optional) is called when the
  * client enters transmission, e.g. to lift a handshake timeout.
  * send_file() (optional) sends HDR then LEN bytes of FD from OFF; any
- * failure, a short file included, is -errno and ends the connection. */
+ * failure, a short file included, is -errno and ends the connection.
+ * CONCURRENT: send() and send_file() may run in one thread while another
+ * is in recv() (a socket: yes; a TLS session: no). Only then does a
+ * connection run requests in parallel; sends never overlap each other. */
 struct nbd_io_ops {
 	ssize_t (*recv)(void *io, void *buf, size_t len);
 	int (*send)(void *io, const struct iovec *iov, int iovcnt);
 	void (*handshake_done)(void *io);
 	int (*send_file)(void *io, const void *hdr, size_t hdr_len, int fd, uint64_t off,
 			 size_t len);
+	bool concurrent;
 };
 
 enum nbd_tls_mode {

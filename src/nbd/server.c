@@ -489,6 +489,7 @@ static const struct nbd_io_ops fd_io_ops = {
 	.send = fd_send,
 	.handshake_done = fd_handshake_done,
 	.send_file = fd_send_file,
+	.concurrent = true,
 };
 
 int nbd_server_serve_fd(struct nbd_server *s, int fd)

@@ -527,6 +527,16 @@ int lv_pwrite(struct lv_handle *h, const void *buf, size_t len, uint64_t off)
 	return origin_write(h, buf, len, off);
 }
 
+int lv_map(const struct lv_handle *h, uint64_t off, int *ret_fd, uint64_t *ret_pv_off,
+	   uint64_t *ret_len)
+{
+	if (h->is_snapshot)
+		return -EOPNOTSUPP;
+	if (off >= h->size)
+		return -EINVAL;
+	return lvmap_locate(&h->base, off, ret_fd, ret_pv_off, ret_len);
+}
+
 int lv_flush(struct lv_handle *h)
 {
 	int r = lvmap_sync(&h->base);

@@ -58,6 +58,17 @@ uint64_t lv_size(struct lv_handle *h);
 int lv_pread(struct lv_handle *h, void *buf, size_t len, uint64_t off);
 int lv_pwrite(struct lv_handle *h, const void *buf, size_t len, uint64_t off);
 int lv_flush(struct lv_handle *h);
+
+/* For reading a non-snapshot LV without the library: where byte OFF lies
+ * (the PV's fd and the byte offset there) and how many bytes follow it in
+ * that piece (up to the end of the extent run or stripe chunk, and of the
+ * LV as last seen). Re-reads nothing and changes nothing, so it may run
+ * in several threads at once, and alongside lv_flush(), but not alongside
+ * the other calls, which may reload the maps and close the fd. -EINVAL
+ * past the known end, -EOPNOTSUPP for a snapshot (its data is spread
+ * over two LVs). Writes must go through lv_pwrite() (copy-out). */
+int lv_map(const struct lv_handle *h, uint64_t off, int *ret_fd, uint64_t *ret_pv_off,
+	   uint64_t *ret_len);
 int lv_discard(struct lv_handle *h, uint64_t len, uint64_t off);
 
 /* Claim LV (uuid LV_ID) exclusively, without waiting: the fd holding the

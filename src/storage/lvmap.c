@@ -79,8 +79,7 @@ int lvmap_build(const struct lvm_vg *vg, const struct lvm_lv *lv, bool write, st
 	return 0;
 }
 
-/* Where logical byte OFF lives, and how many bytes follow it there. */
-static int locate(const struct lvmap *m, uint64_t off, int *fd, uint64_t *poff, uint64_t *avail)
+int lvmap_locate(const struct lvmap *m, uint64_t off, int *fd, uint64_t *poff, uint64_t *avail)
 {
 	for (size_t i = 0; i < m->nsegs; i++) {
 		const struct lvmap_seg *s = &m->segs[i];
@@ -106,7 +105,7 @@ int lvmap_io(const struct lvmap *m, void *buf, size_t len, uint64_t off, bool wr
 		int fd;
 		uint64_t poff, avail;
 		ssize_t n;
-		int r = locate(m, off, &fd, &poff, &avail);
+		int r = lvmap_locate(m, off, &fd, &poff, &avail);
 		if (r < 0)
 			return r;
 		size_t chunk = avail < len ? (size_t)avail : len;
@@ -151,7 +150,7 @@ int lvmap_discard(const struct lvmap *m, uint64_t len, uint64_t off)
 	while (len) {
 		int fd;
 		uint64_t poff, avail;
-		int r = locate(m, off, &fd, &poff, &avail);
+		int r = lvmap_locate(m, off, &fd, &poff, &avail);
 		if (r < 0)
 			return r;
 		uint64_t chunk = avail < len ? avail : len;

@@ -32,6 +32,10 @@ struct lvmap {
 int lvmap_build(const struct lvm_vg *vg, const struct lvm_lv *lv, bool write, struct lvmap *ret);
 void lvmap_release(struct lvmap *m);
 
+/* Where logical byte OFF lives (fd, byte offset on the PV) and how many
+ * bytes follow it there; -EINVAL outside the map. */
+int lvmap_locate(const struct lvmap *m, uint64_t off, int *fd, uint64_t *poff, uint64_t *avail);
+
 /* Exact-length I/O inside the map (the caller checks the range). */
 int lvmap_io(const struct lvmap *m, void *buf, size_t len, uint64_t off, bool write);
 int lvmap_discard(const struct lvmap *m, uint64_t len, uint64_t off);

@@ -8,6 +8,7 @@ holds the LV so lvremove/lvreduce refuse and name the user.
 """
 import os
 import subprocess
+import time
 
 import pytest
 
@@ -63,8 +64,9 @@ def test_interop_and_data_placement(instance, vg):
     try:
         assert run("nbdinfo", "--size", uri).strip() == str(LV_SIZE)
         assert "vg0/disk" in run("nbdinfo", "--list", "--json", uri)
+        # A new LV on a sparse PV file: one hole (the PV file's own).
         rows = [line.split() for line in run("nbdinfo", "--map", uri).splitlines()]
-        assert [(int(r[0]), int(r[1])) for r in rows] == [(0, LV_SIZE)]
+        assert [(int(r[0]), int(r[1]), int(r[2])) for r in rows] == [(0, LV_SIZE, 3)]
         src = instance.root / "src.raw"
         random_file(src, LV_SIZE)
         run("nbdcopy", "--connections=4", "--requests=32", src, uri)
@@ -169,3 +171,91 @@ def test_missing_lv(instance, vg):
     p = instance.run("nbd-serve", "vg0/nope", "--unix", instance.root / "x.sock",
                      check=False)
     assert p.returncode != 0 and "vg0/nope" in p.stderr
+
+
+def map_of(uri):
+    """nbdinfo --map as [(offset, length, type)] (type 3: hole+zero, 0: data)."""
+    rows = [line.split() for line in run("nbdinfo", "--map", uri).splitlines()]
+    return [(int(r[0]), int(r[1]), int(r[2])) for r in rows]
+
+
+def test_block_status_follows_the_pv_file(instance, vg):
+    """Block status on an LV: holes of the sparse PV file are holes, written
+    ranges data, across both segments; a trimmed range is a hole again; a
+    snapshot (spread over two LVs) says data."""
+    need("nbdinfo"), need("qemu-io")
+    srv, uri = serve(instance, "vg0/disk", "disk")
+    try:
+        seg0 = segments(instance, "disk")[0][1]
+        run("qemu-io", "-f", "raw", "-c", "write -P 7 1M 2M", "-c", f"write -P 9 {seg0} 1M", uri)
+        assert map_of(uri) == [(0, 1 << 20, 3), (1 << 20, 2 << 20, 0),
+                               (3 << 20, seg0 - (3 << 20), 3), (seg0, 1 << 20, 0),
+                               (seg0 + (1 << 20), LV_SIZE - seg0 - (1 << 20), 3)]
+        run("qemu-io", "-f", "raw", "-c", "discard 1M 1M", uri)
+        got = map_of(uri)
+        assert got[0] == (0, 2 << 20, 3) and got[1] == (2 << 20, 1 << 20, 0), got
+    finally:
+        srv.stop()
+    instance.run("lvcreate", "-s", "-L", "16M", "-n", "snap", "vg0/disk")
+    srv, uri = serve(instance, "vg0/snap", "snap", "--readonly")
+    try:
+        assert map_of(uri) == [(0, LV_SIZE, 0)]
+    finally:
+        srv.stop()
+
+
+def test_parallel_reads_while_the_vg_changes(instance, vg):
+    """nbdcopy reads with 4 connections and 1 MiB requests (sendfile from the
+    PV, parallel preads) while other LVs are created and new clients make
+    the server reload the VG: the copy is exact."""
+    need("nbdcopy"), need("nbdinfo")
+    import threading
+    src = instance.root / "src.raw"
+    random_file(src, LV_SIZE)
+    srv, uri = serve(instance, "vg0/disk", "disk")
+    try:
+        run("nbdcopy", src, uri)
+        stop = threading.Event()
+
+        def churn():
+            i = 0
+            while not stop.is_set() and i < 20:
+                instance.run("lvcreate", "-L", "4M", "-n", f"churn{i}", "vg0")
+                run("nbdinfo", "--size", uri)  # a GO: the server re-reads the VG
+                i += 1
+
+        t = threading.Thread(target=churn)
+        t.start()
+        out = instance.root / "out.raw"
+        try:
+            for _ in range(3):
+                run("nbdcopy", "--connections=4", "--request-size=1048576", uri, out)
+                assert sha256(out) == sha256(src)
+        finally:
+            stop.set()
+            t.join()
+    finally:
+        srv.stop()
+
+
+def test_slow_reader_does_not_block_writers(instance, vg):
+    """A client that asks for 48 MiB of an LV and reads none of it leaves
+    sendfile()s waiting on its socket; they hold no lock, so another client
+    still writes (which takes the LV exclusively) and reads."""
+    from test_nbd_protocol import Client, CMD_READ, CMD_WRITE
+    srv, _ = serve(instance, "vg0/disk", "disk")
+    sock = instance.root / "disk.sock"
+    try:
+        slow = Client(sock).go()
+        for i in range(48):
+            slow.request(CMD_READ, (i % 64) << 20, 1 << 20, cookie=i)
+        time.sleep(0.5)
+        other = Client(sock).go()
+        other.s.settimeout(10)
+        data = os.urandom(1 << 20)
+        assert other.cmd(CMD_WRITE, 70 << 20, 1 << 20, data=data) == (0, b"")
+        assert other.cmd(CMD_READ, 70 << 20, 1 << 20) == (0, data)
+        got = slow.simples({i: 1 << 20 for i in range(48)})
+        assert all(err == 0 for err, _ in got.values())
+    finally:
+        srv.stop()

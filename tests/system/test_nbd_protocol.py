@@ -96,6 +96,17 @@ class Client:
         assert magic == SIMPLE_MAGIC and got == cookie
         return err, (self.recv(length) if err == 0 else b"")
 
+    def simples(self, lengths):
+        """Simple replies in any order (requests in flight may complete in
+        any order): LENGTHS maps each cookie to its read length (0 for
+        other commands); returns {cookie: (error, payload)}."""
+        out = {}
+        while len(out) < len(lengths):
+            magic, err, got = struct.unpack(">IIQ", self.recv(16))
+            assert magic == SIMPLE_MAGIC and got in lengths and got not in out
+            out[got] = (err, self.recv(lengths[got]) if err == 0 else b"")
+        return out
+
     def chunks(self, cookie=7):
         out = []
         while True:
@@ -288,20 +299,25 @@ def test_multi_conn_flush_covers_other_connections(server):
         assert f.read(len(data)) == data
 
 
-def test_pipelined_requests_keep_order_and_cookies(server):
+def test_pipelined_requests_keep_cookies(server):
+    """64 writes, then 64 reads, each sent in one go: every reply carries its
+    request's cookie (in any order: requests in flight may complete in any
+    order, so reads wait for the writes' replies)."""
     BASE = 16 << 20
     c = Client(server.sock).go()
     blocks = [os.urandom(4096) for _ in range(64)]
     batch = b""
     for i, blk in enumerate(blocks):
         batch += struct.pack(">IHHQQI", REQ_MAGIC, 0, CMD_WRITE, i, BASE + i * 4096, 4096) + blk
+    c.s.sendall(batch)
+    writes = c.simples({i: 0 for i in range(64)})
+    assert all(r == (0, b"") for r in writes.values())
+    batch = b""
     for i in range(64):
         batch += struct.pack(">IHHQQI", REQ_MAGIC, 0, CMD_READ, 1000 + i, BASE + i * 4096, 4096)
     c.s.sendall(batch)
-    for i in range(64):
-        assert c.simple(cookie=i)[0] == 0
-    for i in range(64):
-        assert c.simple(4096, cookie=1000 + i) == (0, blocks[i])
+    reads = c.simples({1000 + i: 4096 for i in range(64)})
+    assert reads == {1000 + i: (0, blocks[i]) for i in range(64)}
 
 
 def test_client_vanishing_mid_request(server):
@@ -325,9 +341,8 @@ def test_slow_client_gets_every_reply(server):
     other = Client(server.sock).go()  # others are served meanwhile
     assert other.cmd(CMD_READ, 0, 4096) == (0, bytes(4096))
     time.sleep(1)
-    for i in range(48):
-        err, data = slow.simple(1 << 20, cookie=i)
-        assert err == 0 and len(data) == 1 << 20
+    got = slow.simples({i: 1 << 20 for i in range(48)})
+    assert all(err == 0 and len(data) == 1 << 20 for err, data in got.values())
 
 
 def test_concurrent_writers_on_many_connections(server):
@@ -374,3 +389,115 @@ def test_hundreds_of_idle_connections(server):
             break
         time.sleep(0.05)
     assert fds_and_threads(server.proc.pid) == before
+
+
+def test_parallel_overlapping_writes_match_a_model(server):
+    """8 connections, each rewriting its own 4 MiB lane in bursts: a 1 MiB
+    write (run by a worker), 4 KiB writes (on the connection thread, some
+    FUA), a write-zeroes, all sent in one go; each burst overlaps the
+    previous one's bytes and waits for its replies, so the result is
+    defined. Then a flush, and every byte must match the model."""
+    import random
+    import threading
+    BASE, LANE = 24 << 20, 4 << 20
+    model = bytearray(8 * LANE)
+    errors = []
+
+    def lane(k):
+        try:
+            run_lane(k)
+        except Exception as e:  # noqa: BLE001 - reported by the main thread
+            errors.append((k, e))
+
+    def run_lane(k):
+        rnd = random.Random(k)
+        c = Client(server.sock).go()
+        mine = model[k * LANE:(k + 1) * LANE]
+        for burst in range(6):
+            reqs, lengths = [], {}
+            big = rnd.randrange(0, LANE - (1 << 20), 512)
+            reqs.append((CMD_WRITE, big, os.urandom(1 << 20), 0))
+            for i in range(24):  # disjoint 4 KiB blocks inside or around it
+                reqs.append((CMD_WRITE, (rnd.randrange(0, LANE // 8192)) * 8192, os.urandom(4096),
+                             FLAG_FUA if i % 5 == 0 else 0))
+            zoff = rnd.randrange(0, LANE - 65536, 8192) | 4096
+            reqs.append((CMD_ZEROES, zoff, b"", 0))
+            # Within a burst requests may run in any order: keep them disjoint.
+            taken, batch = [], b""
+            for n, (cmd, off, data, flags) in enumerate(reqs):
+                length = len(data) if cmd == CMD_WRITE else 65536
+                if any(off < e and s < off + length for s, e in taken):
+                    continue
+                taken.append((off, off + length))
+                batch += struct.pack(">IHHQQI", REQ_MAGIC, flags, cmd, n, BASE + k * LANE + off,
+                                     length) + data
+                mine[off:off + length] = data if cmd == CMD_WRITE else bytes(length)
+                lengths[n] = 0
+            c.s.sendall(batch)
+            if any(r != (0, b"") for r in c.simples(lengths).values()):
+                errors.append((k, burst))
+        assert c.cmd(CMD_FLUSH) == (0, b"")
+        model[k * LANE:(k + 1) * LANE] = mine
+        c.close()
+
+    threads = [threading.Thread(target=lane, args=(k,)) for k in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    with open(server.img, "rb") as f:
+        f.seek(BASE)
+        assert f.read(len(model)) == bytes(model)
+    reader = Client(server.sock).go()
+    for off in range(0, len(model), 1 << 20):
+        assert reader.cmd(CMD_READ, BASE + off, 1 << 20) == (0, bytes(model[off:off + (1 << 20)]))
+
+
+def test_disc_waits_for_requests_in_flight(server):
+    """Large writes and reads, a flush and DISC sent in one go: every request
+    is answered before the server closes, and the writes are in the file."""
+    BASE = 40 << 20
+    c = Client(server.sock).go()
+    blocks = [os.urandom(1 << 20) for _ in range(8)]
+    batch, lengths = b"", {}
+    for i, blk in enumerate(blocks):
+        batch += struct.pack(">IHHQQI", REQ_MAGIC, 0, CMD_WRITE, i, BASE + (i << 20), 1 << 20) + blk
+        lengths[i] = 0
+    for i in range(8):  # reads of other bytes, run by workers meanwhile
+        batch += struct.pack(">IHHQQI", REQ_MAGIC, 0, CMD_READ, 100 + i, (8 << 20) + (i << 19),
+                             1 << 19)
+        lengths[100 + i] = 1 << 19
+    batch += struct.pack(">IHHQQI", REQ_MAGIC, 0, CMD_FLUSH, 200, 0, 0)
+    lengths[200] = 0
+    batch += struct.pack(">IHHQQI", REQ_MAGIC, 0, CMD_DISC, 300, 0, 0)
+    c.s.sendall(batch)
+    got = c.simples(lengths)
+    assert all(err == 0 for err, _ in got.values())
+    with open(server.img, "rb") as f:
+        f.seek(8 << 20)
+        disk = f.read(4 << 20)
+        for i in range(8):
+            assert got[100 + i][1] == disk[i << 19:(i + 1) << 19]
+        f.seek(BASE)
+        assert f.read(8 << 20) == b"".join(blocks)
+    assert c.closed()
+
+
+def test_slow_request_does_not_hold_up_the_connection(server):
+    """A client that never reads the replies to its 1 MiB reads on one
+    connection does not stop a small read on the same export from being
+    answered on another, nor a small read queued behind them on the same
+    connection once it reads."""
+    slow = Client(server.sock).go()
+    for i in range(24):
+        slow.request(CMD_READ, i << 20, 1 << 20, cookie=i)
+    slow.request(CMD_READ, 0, 4096, cookie=99)
+    other = Client(server.sock).go()
+    t0 = time.monotonic()
+    assert other.cmd(CMD_READ, 4096, 4096) == (0, bytes(4096))
+    assert time.monotonic() - t0 < 5
+    lengths = {i: 1 << 20 for i in range(24)}
+    lengths[99] = 4096
+    got = slow.simples(lengths)
+    assert all(err == 0 for err, _ in got.values())

@@ -63,7 +63,7 @@ static void test_write_read_zero_extents(void **state)
 
 	memset(buf, 0xab, sizeof(buf));
 	assert_int_equal(ops->pwrite(be->handle, buf, sizeof(buf), 1 << 20, NBD_BACKEND_FUA), 0);
-	assert_int_equal(ops->pread(be->handle, back, sizeof(back), 1 << 20), 0);
+	assert_int_equal(ops->pread(be->handle, back, sizeof(back), 1 << 20, 0), 0);
 	assert_memory_equal(buf, back, sizeof(buf));
 	assert_int_equal(ops->flush(be->handle), 0);
 
@@ -76,7 +76,7 @@ static void test_write_read_zero_extents(void **state)
 
 	/* Zeroing without permission to trim keeps the blocks allocated. */
 	assert_int_equal(ops->zero(be->handle, 1 << 20, 4096, 0), 0);
-	assert_int_equal(ops->pread(be->handle, back, 4096, 1 << 20), 0);
+	assert_int_equal(ops->pread(be->handle, back, 4096, 1 << 20, 0), 0);
 	assert_memory_equal(back, (uint8_t[4096]){ 0 }, 4096);
 	assert_int_equal(ops->extents(be->handle, 1 << 20, 4096, ext, 8, &n), 0);
 	assert_int_equal(ext[0].flags, 0);
@@ -84,7 +84,7 @@ static void test_write_read_zero_extents(void **state)
 	/* Trim and MAY_TRIM zeroing punch holes that read back as zeroes. */
 	assert_int_equal(ops->zero(be->handle, 1 << 20, 32768, NBD_BACKEND_MAY_TRIM), 0);
 	assert_int_equal(ops->trim(be->handle, (1 << 20) + 32768, 32768, 0), 0);
-	assert_int_equal(ops->pread(be->handle, back, sizeof(back), 1 << 20), 0);
+	assert_int_equal(ops->pread(be->handle, back, sizeof(back), 1 << 20, 0), 0);
 	assert_memory_equal(back, (uint8_t[65536]){ 0 }, sizeof(back));
 	assert_int_equal(ops->extents(be->handle, 1 << 20, 65536, ext, 8, &n), 0);
 	assert_int_equal(n, 1);

@@ -229,6 +229,81 @@ static void test_write_read_and_errors(void **state)
 	assert_int_equal(f->result, 0);
 }
 
+/* Read simple replies to N requests in any order (requests in flight may
+ * complete in any order): READ_LEN[cookie] bytes of data follow each (0
+ * for non-reads), stored at DATA + cookie * STRIDE. */
+static void read_replies_any_order(int fd, unsigned n, const uint32_t *read_len, uint8_t *data,
+				   size_t stride)
+{
+	bool seen[64] = { false };
+
+	for (unsigned i = 0; i < n; i++) {
+		uint8_t r[16];
+		uint32_t magic, err;
+		uint64_t c;
+
+		xread(fd, r, 16);
+		memcpy(&magic, r, 4);
+		memcpy(&err, r + 4, 4);
+		memcpy(&c, r + 8, 8);
+		c = be64toh(c);
+		assert_int_equal(be32toh(magic), NBD_SIMPLE_REPLY_MAGIC);
+		assert_int_equal(be32toh(err), 0);
+		assert_true(c < 64 && !seen[c]);
+		seen[c] = true;
+		if (read_len[c])
+			xread(fd, data + c * stride, read_len[c]);
+	}
+}
+
+/* Large requests (run by workers) and small ones (on the connection
+ * thread) pipelined, a flush among them, then reads followed at once by
+ * DISC: every request is answered before the server hangs up. */
+static void test_workers_and_disc(void **state)
+{
+	enum { BIG = 256 << 10, SMALL = 4096, NSMALL = 16 };
+	struct fixture *f = *state;
+	uint32_t lens[64] = { 0 };
+	uint8_t *data = malloc(BIG), *back = malloc((size_t)64 * BIG);
+
+	assert_non_null(data);
+	assert_non_null(back);
+	greet(f->fd);
+	go(f->fd, "disk");
+	for (unsigned i = 0; i < 3; i++) {
+		memset(data, 'a' + i, BIG);
+		send_request(f->fd, NBD_CMD_WRITE, (uint64_t)i * BIG, BIG, i);
+		xwrite(f->fd, data, BIG);
+	}
+	for (unsigned i = 0; i < NSMALL; i++) {
+		memset(data, 'A' + i, SMALL);
+		send_request(f->fd, NBD_CMD_WRITE, 3 * BIG + i * SMALL, SMALL, 3 + i);
+		xwrite(f->fd, data, SMALL);
+	}
+	send_request(f->fd, NBD_CMD_FLUSH, 0, 0, 3 + NSMALL);
+	read_replies_any_order(f->fd, 4 + NSMALL, lens, back, BIG);
+	for (unsigned i = 0; i < 3; i++) {
+		send_request(f->fd, NBD_CMD_READ, (uint64_t)i * BIG, BIG, i);
+		lens[i] = BIG;
+	}
+	for (unsigned i = 0; i < NSMALL; i++) {
+		send_request(f->fd, NBD_CMD_READ, 3 * BIG + i * SMALL, SMALL, 3 + i);
+		lens[3 + i] = SMALL;
+	}
+	send_request(f->fd, NBD_CMD_DISC, 0, 0, 63);
+	read_replies_any_order(f->fd, 3 + NSMALL, lens, back, BIG);
+	for (unsigned i = 0; i < 3 + NSMALL; i++) {
+		memset(data, i < 3 ? 'a' + (int)i : 'A' + (int)i - 3, lens[i]);
+		assert_memory_equal(back + (size_t)i * BIG, data, lens[i]);
+	}
+	assert_int_equal(read(f->fd, data, 1), 0);
+	pthread_join(f->thread, NULL);
+	f->joined = true;
+	assert_int_equal(f->result, 0);
+	free(data);
+	free(back);
+}
+
 static void test_readonly_export(void **state)
 {
 	struct fixture *f = *state;
@@ -391,6 +466,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_list_and_unknown_option, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_write_read_and_errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_workers_and_disc, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_readonly_export, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_remove_export_while_connected, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_magic_closes, setup, teardown),

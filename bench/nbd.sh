@@ -98,9 +98,11 @@ start_server nbdkit nbdkit -f -U "$WORK/nbdkit.sock" file "$IMG"
 : >"$WORK/results"
 for _ in $(seq "$ROUNDS"); do
 	for job in $JOBS; do
-		# The ceiling is the faster of queued and plain synchronous I/O.
-		run_fio direct "$job" --ioengine="$ENGINE" --filename="$IMG"
-		run_fio direct "$job" --ioengine=psync --iodepth=1 --filename="$IMG"
+		# The ceiling is the faster of queued and plain synchronous I/O,
+		# on the same page cache the servers use (fio would otherwise drop
+		# the file's cache before each job and read from the disk).
+		run_fio direct "$job" --ioengine="$ENGINE" --invalidate=0 --filename="$IMG"
+		run_fio direct "$job" --ioengine=psync --iodepth=1 --invalidate=0 --filename="$IMG"
 		for name in domus qemu-nbd nbdkit; do
 			run_fio "$name" "$job" --ioengine=nbd --uri="nbd+unix:///?socket=$WORK/$name.sock"
 		done

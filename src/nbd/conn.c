@@ -1058,7 +1058,7 @@ static void put_slot(struct conn *c, struct slot *s)
 static int get_slot(struct conn *c, uint32_t bytes, struct slot **ret)
 {
 	bool flushed = false;
-	struct slot *s;
+	struct slot *s = NULL;
 	int r = 0;
 
 	pthread_mutex_lock(&c->lock);

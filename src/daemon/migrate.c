@@ -573,6 +573,11 @@ int domain_migrate(struct domain *d, const char *host, const char *sshcmd, bool 
 	r = connect_target(&tg, &fd, &t, errbuf, errsize);
 	if (r == 0)
 		r = migrate_over(d, t, &tg, live, cfg, ret_report, errbuf, errsize);
+	if (r < 0 && sshcmd) {
+		size_t len = strlen(errbuf);
+		snprintf(errbuf + len, errsize - len, " (what the ssh command said is in %s/migrate-ssh.log)",
+			 daemon_state.paths.run_dir);
+	}
 	tlschan_free(t);
 	if (fd >= 0)
 		close(fd);

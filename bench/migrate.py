@@ -286,6 +286,14 @@ def med(runs, key):
     return statistics.median(vals) if vals else float("nan")
 
 
+def domus_cleanup(lab):
+    """After a failed Domus run: no guest left on either host, no LV on B."""
+    for h in (lab.a, lab.b):
+        for name in ("web", "web--incoming"):
+            h.inst.run("destroy", name, check=False)
+    lab.b.inst.run("lvremove", "-f", f"{VG}/{LV}", check=False)
+
+
 def pin_bridge_macs(lab):
     """Set each host's xenbr0 address to what it is now. A bridge whose
     address was never set takes its lowest port's: a guest's tap (random
@@ -311,18 +319,32 @@ def main():
         local_vgs(lab)
         for case in cases:
             local, dirty = case.startswith("local/"), case.endswith("/dirty")
-            dom, hand = [], []
+            dom, hand, failed = [], [], {"domus": 0, "qemu": 0}
             for n in range(runs):
-                r, argv = domus_run(lab, dirty, local)
-                dom.append(r)
-                print(f"{case} domus run {n + 1}: {json.dumps(r)}", flush=True)
-                r = qemu_run(lab, argv, dirty, f"{case.replace('/', '-')}{n}", local)
-                hand.append(r)
-                print(f"{case} qemu  run {n + 1}: {json.dumps(r)}", flush=True)
-            table[case] = (dom, hand)
+                try:
+                    r, argv = domus_run(lab, dirty, local)
+                    dom.append(r)
+                    print(f"{case} domus run {n + 1}: {json.dumps(r)}", flush=True)
+                except Exception as e:  # reported, the next runs go on
+                    failed["domus"] += 1
+                    print(f"{case} domus run {n + 1} FAILED: {e}", flush=True)
+                    domus_cleanup(lab)
+                    continue
+                try:
+                    r = qemu_run(lab, argv, dirty, f"{case.replace('/', '-')}{n}", local)
+                    hand.append(r)
+                    print(f"{case} qemu  run {n + 1}: {json.dumps(r)}", flush=True)
+                except Exception as e:
+                    failed["qemu"] += 1
+                    print(f"{case} qemu  run {n + 1} FAILED: {e}", flush=True)
+            table[case] = (dom, hand, failed)
     finally:
         lab.close()
     report(table, runs)
+
+
+def ratio(x, y):
+    return f"{x / y:.2f}" if y else "-"
 
 
 def cell(x, w):
@@ -340,15 +362,18 @@ def report(table, runs):
           "orch - sync - after.")
     print(f"{'case':<16}{'who':<7}{'downtime':>9}{'tcp gap':>9}{'total':>8}{'qemu tot':>9}"
           f"{'switch':>7}{'sync':>6}{'orch':>7}{'connect':>8}{'before':>7}{'after':>7}  stream ok")
-    for case, (dom, hand) in table.items():
+    for case, (dom, hand, failed) in table.items():
         for who, rs in (("domus", dom), ("qemu", hand)):
             v = [med(rs, k) for k in keys]
             print(f"{case:<16}{who:<7}" + "".join(cell(x, w) for x, w in zip(v, widths)) +
-                  f"  {all(r['ok'] for r in rs)}")
+                  f"  {all(r['ok'] for r in rs)}" +
+                  (f"  ({failed[who]} run(s) FAILED)" if failed[who] else ""))
         d, q = [med(dom, k) for k in ("downtime", "gap", "total")], \
             [med(hand, k) for k in ("downtime", "gap", "total")]
-        print(f"{'':<16}ratio  Domus/QEMU: downtime {d[0] / q[0]:.2f}, tcp gap {d[1] / q[1]:.2f}, "
-              f"total {d[2] / q[2]:.2f}; Domus total - QEMU-by-hand total = {d[2] - q[2]:.0f} ms")
+        sync = f"; Domus disk sync {med(dom, 'sync'):.0f} ms" if case.startswith("local/") else ""
+        print(f"{'':<16}ratio  Domus/QEMU: downtime {ratio(d[0], q[0])}, tcp gap "
+              f"{ratio(d[1], q[1])}, total {ratio(d[2], q[2])}; Domus total - QEMU-by-hand "
+              f"total = {d[2] - q[2]:.0f} ms{sync}")
 
 
 if __name__ == "__main__":

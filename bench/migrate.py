@@ -1,25 +1,40 @@
 """Driver of bench/migrate.sh: Domus live migration against QEMU's own, same
 lab (tests/system/migkit.py), same run, same QEMU command line.
 
-Per case (idle, dirty) and run:
-  domus  create the guest on A (256 MiB, disks on the SAN), echo server,
-         client stream; the `migrate` API call on A's daemon (what `domus
-         migrate --live` sends) -> total_ms, switchover_ms, QEMU's
-         total-time and downtime; the stream's largest gap.
+Per storage (shared, local), case (idle, dirty) and run:
+  domus  create the guest on A (256 MiB), echo server, client stream; the
+         `migrate` API call on A's daemon (what `domus migrate --live`
+         sends) -> total_ms, switchover_ms, QEMU's total-time and downtime,
+         disks.sync_ms (local); the stream's largest gap. Shared: the root
+         disk is an LV on the SAN over NBD. Local: it is LV vgl/web-root on
+         A (`phy:`); B has a VG vgl of its own without it, so B creates it
+         and A mirrors the disk into it; after the run B's guest is
+         destroyed and its LV removed, so that every run copies again.
   qemu   the same QEMU command line, taken from the Domus domain's process,
-         started by hand in A (its tap on xenbr0) and, with -incoming tcp:
-         and no -S, in B; QMP migrate-set-parameters as Domus sets them,
-         `migrate tcp:B`, polled until B runs; QEMU's total-time and
-         downtime; the stream's largest gap.
+         started by hand in A (its tap on xenbr0) and, with -incoming tcp:,
+         in B; QMP migrate-set-parameters as Domus sets them, `migrate
+         tcp:B`, polled until B runs; QEMU's total-time and downtime; the
+         stream's largest gap. Local: the disk is a raw file on each side
+         (A: the root image, B: an empty file of the same size) and the
+         disk is copied as libvirt does without shared storage: B starts
+         with -S and exports its drive (nbd-server-start on B's address,
+         nbd-server-add, writable); A adds an NBD node to that export,
+         blockdev-mirror sync=full, waits until the job is ready, then
+         `migrate` with pause-before-switchover (as Domus does): in the
+         pause, block-job-cancel and wait until the job is gone,
+         migrate-continue; once B's incoming migration is over,
+         nbd-server-stop and `cont` on B. Its total runs from the start of
+         the mirror to B running.
 Orchestration = Domus total_ms - QEMU's total-time of the same migration
 (QEMU's clock runs from `migrate` to the end of the stream). It splits
 into "after the copy" = switchover_ms (stream end -> the target resumed,
 Domus's own measure) + the target's "migrated in" log line -> the API
 call's end (source destroyed, reply), and "before" = the rest (connect,
-TLS, begin, migration parameters); "connect" = API call -> the target's
-"incoming migration" log line. The target's QEMU starts while the source
-QEMU already streams (into the relay), so its start-up is inside QEMU's
-total-time for Domus, and is part of "Domus total - QEMU-by-hand total".
+TLS, begin, the target's QEMU start-up, migration parameters; local: less
+the disks' sync_ms); "connect" = API call -> the target's "incoming
+migration" log line. The target starts its QEMU (paused, -incoming)
+before it answers "ok", so that start-up is in "before", outside QEMU's
+total-time (the QEMU-by-hand target is also started before `migrate`).
 """
 import json
 import os
@@ -37,11 +52,16 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "tests/syst
 from conftest import KIT, LOGS, qemu_pids, wait_for, wait_ready  # noqa: E402
 from migkit import ADDR_B, ADDR_SAN, GUEST_IP, Lab  # noqa: E402
 from qga import GuestAgent  # noqa: E402
+from test_lvdisks import copy_into_lv  # noqa: E402
 
 ROOT = f"nbd://{ADDR_SAN}:10809/web-root"
 DIRTY = ("setsid sh -c 'while :; do dd if=/dev/zero of=/tmp/dirty bs=1M count=64 "
          "2>/dev/null; done' </dev/null >/dev/null 2>&1 &")
 MIGRATION_PORT = 4444
+NBD_PORT = 10810       # QEMU-by-hand's disk export on B (local storage)
+VG, LV, LV_SIZE = "vgl", "web-root", 40 << 20
+LOCAL = f"phy:/dev/{VG}/{LV},xvda2,w"
+NAN = float("nan")
 
 
 def api(inst, method, params, timeout=600):
@@ -106,10 +126,21 @@ def agent_sock(inst):
     return inst.root / f"run/domus/dom/{domid}/qga.sock"
 
 
-def domus_run(lab, dirty):
+def local_vgs(lab):
+    """VG vgl on A (with the root LV, the kit's rootfs in it) and on B."""
+    for h in (lab.a, lab.b):
+        pv = h.inst.root / "pv-vgl.img"
+        subprocess.run(["truncate", "-s", "1G", str(pv)], check=True)
+        h.inst.run("vgcreate", VG, pv)
+    lab.a.inst.run("lvcreate", "-L", f"{LV_SIZE >> 20}M", "-n", LV, VG)
+    copy_into_lv(lab.a.inst, KIT["rootfs.img"], f"{VG}/{LV}")
+
+
+def domus_run(lab, dirty, local):
     a, b = lab.a, lab.b
-    api(a.inst, "create", {"config_text": lab.guest_cfg("web", [f"{ROOT},raw,xvda2,w"])
-                           .read_text(), "config_path": "web.cfg"})
+    disk = LOCAL if local else f"{ROOT},raw,xvda2,w"
+    api(a.inst, "create", {"config_text": lab.guest_cfg("web", [disk]).read_text(),
+                           "config_path": "web.cfg"})
     wait_ready(a.inst, "web", timeout=240)
     pid = qemu_pids(a.inst)[0]
     argv = open(f"/proc/{pid}/cmdline", "rb").read().split(b"\0")[:-1]
@@ -122,35 +153,44 @@ def domus_run(lab, dirty):
     t_in = log_time(blog, r"incoming migration of web")
     t_done = log_time(blog, r"web .* migrated in")
     api(b.inst, "destroy", {"domain": "web"})
+    if local:
+        b.inst.run("lvremove", "-f", f"{VG}/{LV}")
     q = rep["qemu"]
     after = (t_call + rep["total_ms"] / 1000 - t_done) * 1000  # target resumed -> call returns
+    sync = rep["disks"]["sync_ms"] if local else NAN
     return {"downtime": q["qemu_downtime_ms"], "gap": res["max_gap_ms"], "total": rep["total_ms"],
             "qemu_total": q["qemu_total_ms"], "switchover": rep["switchover_ms"],
-            "orch": rep["total_ms"] - q["qemu_total_ms"],
+            "sync": sync, "orch": rep["total_ms"] - q["qemu_total_ms"],
             "connect": (t_in - t_call) * 1000,
-            "before": rep["total_ms"] - q["qemu_total_ms"] - rep["switchover_ms"] - after,
+            "before": rep["total_ms"] - q["qemu_total_ms"] - rep["switchover_ms"] - after -
+            (sync if local else 0),
             "after": rep["switchover_ms"] + after,
             "ok": res["error"] is None and res["bad"] == 0 and res["received"] == res["sent"],
-            "stream": res}, \
+            "disks": rep.get("disks"), "stream": res}, \
         [x.decode() for x in argv]
 
 
-def hand_argv(argv, workdir, incoming):
+def hand_argv(argv, workdir, incoming, disk=None):
+    """ARGV for a QEMU started by hand in WORKDIR; with DISK (a raw file) as
+    its disk0 and, incoming, left paused (-S) for the disk's export."""
     out = []
     for x in argv:
         if "logfile=" in x:
             x = re.sub(r"logfile=[^,]*", f"logfile={workdir}/console.log", x)
+        if disk and "id=disk0," in x:
+            x = f"file={disk},if=none,id=disk0,format=raw"
         out.append(x)
     if incoming:
-        out.remove("-S")
+        if not disk:
+            out.remove("-S")
         out += ["-incoming", f"tcp:{ADDR_B}:{MIGRATION_PORT}"]
     return out
 
 
-def start_hand_qemu(host, argv, workdir, incoming):
+def start_hand_qemu(host, argv, workdir, incoming, disk=None):
     workdir.mkdir(parents=True, exist_ok=True)
     tap = re.search(r"ifname=([^,]+)", " ".join(argv)).group(1)
-    p = host.popen(hand_argv(argv, workdir, incoming), cwd=workdir,
+    p = host.popen(hand_argv(argv, workdir, incoming, disk), cwd=workdir,
                    stdout=open(workdir / "qemu.log", "w"), stderr=subprocess.STDOUT)
     qmp = Qmp(workdir / "qmp.sock")
     host.sh("ip", "link", "set", tap, "master", "xenbr0")
@@ -158,29 +198,80 @@ def start_hand_qemu(host, argv, workdir, incoming):
     return p, qmp
 
 
-def qemu_run(lab, argv, dirty, n):
+def poll(predicate, timeout, what, period=0.01):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(period)
+
+
+def hand_disks(wa, wb):
+    """The raw disks of QEMU by hand: A's holds the root image, B's is empty."""
+    wa.mkdir(parents=True, exist_ok=True)
+    wb.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(KIT["rootfs.img"], wa / "root.raw")
+    os.truncate(wa / "root.raw", LV_SIZE)
+    (wb / "root.raw").touch()
+    os.truncate(wb / "root.raw", LV_SIZE)
+    return wa / "root.raw", wb / "root.raw"
+
+
+def migrate_local(qa, qb):
+    """Mirror disk0 of A into B's export, migrate with pause-before-switchover,
+    end the mirror in the pause, resume B. Returns the disk's sync time (ms)."""
+    qb.cmd("nbd-server-start", addr={"type": "inet", "data": {"host": ADDR_B,
+                                                              "port": str(NBD_PORT)}})
+    qb.cmd("nbd-server-add", device="disk0", writable=True)
+    qa.cmd("migrate-set-capabilities", capabilities=[
+        {"capability": "pause-before-switchover", "state": True}])
+    t0 = time.monotonic()
+    qa.cmd("blockdev-add", driver="nbd", **{"node-name": "mig0"}, export="disk0",
+           server={"type": "inet", "host": ADDR_B, "port": str(NBD_PORT)})
+    qa.cmd("blockdev-mirror", **{"job-id": "mig0"}, device="disk0", target="mig0", sync="full")
+    poll(lambda: any(j["device"] == "mig0" and j.get("ready")
+                     for j in qa.cmd("query-block-jobs")), 600, "the mirror in sync")
+    sync = (time.monotonic() - t0) * 1000
+    qa.cmd("migrate", uri=f"tcp:{ADDR_B}:{MIGRATION_PORT}")
+    poll(lambda: qa.cmd("query-migrate").get("status") in ("pre-switchover", "failed"), 600,
+         "the pre-switchover pause")
+    assert qa.cmd("query-migrate")["status"] == "pre-switchover", "migration failed"
+    qa.cmd("block-job-cancel", device="mig0")
+    poll(lambda: not qa.cmd("query-block-jobs"), 60, "the mirror's end")
+    qa.cmd("migrate-continue", state="pre-switchover")
+    poll(lambda: qb.cmd("query-status")["status"] != "inmigrate", 600, "B's incoming end")
+    qb.cmd("nbd-server-stop")
+    qb.cmd("cont")
+    return sync
+
+
+def qemu_run(lab, argv, dirty, n, local):
     a, b = lab.a, lab.b
     wa, wb = lab.base / f"hand{n}-a", lab.base / f"hand{n}-b"
-    pa, qa = start_hand_qemu(a, argv, wa, False)
+    da, db = hand_disks(wa, wb) if local else (None, None)
+    pa, qa = start_hand_qemu(a, argv, wa, False, da)
     pb = None
     try:
         qa.cmd("cont")
         wait_for(lambda: (wa / "console.log").exists() and
                  b"DOMUS-GUEST-READY" in (wa / "console.log").read_bytes(), 240, "hand guest")
         stream = guest_up(lab, wa / "qga.sock", dirty)
-        pb, qb = start_hand_qemu(b, argv, wb, True)
+        pb, qb = start_hand_qemu(b, argv, wb, True, db)
         qa.cmd("migrate-set-parameters", **{"downtime-limit": 300, "max-bandwidth": 1 << 40})
         t0 = time.monotonic()
-        qa.cmd("migrate", uri=f"tcp:{ADDR_B}:{MIGRATION_PORT}")
-        wait_for(lambda: qb.cmd("query-status")["status"] == "running", 600, "B running")
+        if local:
+            sync = migrate_local(qa, qb)
+        else:
+            sync = NAN
+            qa.cmd("migrate", uri=f"tcp:{ADDR_B}:{MIGRATION_PORT}")
+        poll(lambda: qb.cmd("query-status")["status"] == "running", 600, "B running")
         wall = (time.monotonic() - t0) * 1000
         info = qa.cmd("query-migrate")
         time.sleep(1)
         res = stream.stop()
         return {"downtime": info.get("downtime"), "gap": res["max_gap_ms"], "total": wall,
-                "qemu_total": info.get("total-time"), "switchover": float("nan"),
-                "orch": float("nan"), "connect": float("nan"), "before": float("nan"),
-                "after": float("nan"),
+                "qemu_total": info.get("total-time"), "switchover": NAN, "sync": sync,
+                "orch": NAN, "connect": NAN, "before": NAN, "after": NAN,
                 "ok": res["error"] is None and res["bad"] == 0 and res["received"] == res["sent"],
                 "stream": res}
     finally:
@@ -191,56 +282,102 @@ def qemu_run(lab, argv, dirty, n):
 
 
 def med(runs, key):
-    vals = [r[key] for r in runs if r[key] is not None and r[key] == r[key]]
+    """Median of KEY over RUNS; the stream's gap only over the runs whose
+    stream came through whole (a stalled one's last gap is not measured)."""
+    vals = [r[key] for r in runs if r[key] is not None and r[key] == r[key] and
+            (key != "gap" or r["ok"])]
     return statistics.median(vals) if vals else float("nan")
+
+
+def domus_cleanup(lab):
+    """After a failed Domus run: no guest left on either host, no LV on B."""
+    for h in (lab.a, lab.b):
+        for name in ("web", "web--incoming"):
+            h.inst.run("destroy", name, check=False)
+    lab.b.inst.run("lvremove", "-f", f"{VG}/{LV}", check=False)
+
+
+def pin_bridge_macs(lab):
+    """Set each host's xenbr0 address to what it is now. A bridge whose
+    address was never set takes its lowest port's: a guest's tap (random
+    MAC) joining or leaving would change it, and the other hosts' ARP
+    entries would send to the old one until they expire (~35 s stalls)."""
+    for h in (lab.a, lab.b):
+        mac = json.loads(h.sh("ip", "-j", "link", "show", "xenbr0").stdout)[0]["address"]
+        h.sh("ip", "link", "set", "xenbr0", "address", mac)
 
 
 def main():
     runs = int(os.environ.get("BENCH_RUNS", "3"))
+    cases = os.environ.get("BENCH_CASES", "shared/idle shared/dirty local/idle local/dirty").split()
     logdir = LOGS / "bench-migrate"
     shutil.rmtree(logdir, ignore_errors=True)
     logdir.mkdir(parents=True)
     lab = Lab(logdir)
     table = {}
     try:
+        pin_bridge_macs(lab)
         lab.san_lv("web-root", "40M", KIT["rootfs.img"])
         lab.serve("web-root", 10809)
-        for case in ("idle", "dirty"):
-            dom, hand = [], []
+        local_vgs(lab)
+        for case in cases:
+            local, dirty = case.startswith("local/"), case.endswith("/dirty")
+            dom, hand, failed = [], [], {"domus": 0, "qemu": 0}
             for n in range(runs):
-                r, argv = domus_run(lab, case == "dirty")
-                dom.append(r)
-                print(f"{case} domus run {n + 1}: {json.dumps(r)}", flush=True)
-                r = qemu_run(lab, argv, case == "dirty", f"{case}{n}")
-                hand.append(r)
-                print(f"{case} qemu  run {n + 1}: {json.dumps(r)}", flush=True)
-            table[case] = (dom, hand)
+                try:
+                    r, argv = domus_run(lab, dirty, local)
+                    dom.append(r)
+                    print(f"{case} domus run {n + 1}: {json.dumps(r)}", flush=True)
+                except Exception as e:  # reported, the next runs go on
+                    failed["domus"] += 1
+                    print(f"{case} domus run {n + 1} FAILED: {e}", flush=True)
+                    domus_cleanup(lab)
+                    continue
+                try:
+                    r = qemu_run(lab, argv, dirty, f"{case.replace('/', '-')}{n}", local)
+                    hand.append(r)
+                    print(f"{case} qemu  run {n + 1}: {json.dumps(r)}", flush=True)
+                except Exception as e:
+                    failed["qemu"] += 1
+                    print(f"{case} qemu  run {n + 1} FAILED: {e}", flush=True)
+            table[case] = (dom, hand, failed)
     finally:
         lab.close()
     report(table, runs)
 
 
+def ratio(x, y):
+    return f"{x / y:.2f}" if y else "-"
+
+
+def cell(x, w):
+    return f"{'-':>{w}}" if x != x else f"{x:>{w}.0f}"
+
+
 def report(table, runs):
-    keys = ("downtime", "gap", "total", "qemu_total", "switchover", "orch", "connect", "before",
-            "after")
-    print(f"\nMedians of {runs} run(s), ms; shared storage (guest disk on the SAN over NBD), "
-          "256 MiB guest, TCG")
+    keys = ("downtime", "gap", "total", "qemu_total", "switchover", "sync", "orch", "connect",
+            "before", "after")
+    widths = (9, 9, 8, 9, 7, 6, 7, 8, 7, 7)
+    print(f"\nMedians of {runs} run(s), ms; 256 MiB guest, TCG. shared: guest disk on the SAN "
+          f"over NBD; local: a {LV_SIZE >> 20} MiB disk copied A -> B during the migration "
+          "(Domus: LV vgl/web-root; QEMU by hand: raw files, NBD export on B + blockdev-mirror, "
+          "pause-before-switchover). sync = until the disk copy is in sync; local before = "
+          "orch - sync - after. tcp gap: over the runs whose stream came through whole "
+          "(stream ok).")
     print(f"{'case':<16}{'who':<7}{'downtime':>9}{'tcp gap':>9}{'total':>8}{'qemu tot':>9}"
-          f"{'switch':>7}{'orch':>7}{'connect':>8}{'before':>7}{'after':>7}  stream ok")
-    for case, (dom, hand) in table.items():
+          f"{'switch':>7}{'sync':>6}{'orch':>7}{'connect':>8}{'before':>7}{'after':>7}  stream ok")
+    for case, (dom, hand, failed) in table.items():
         for who, rs in (("domus", dom), ("qemu", hand)):
             v = [med(rs, k) for k in keys]
-            print(f"{'shared/' + case:<16}{who:<7}" + "".join(
-                f"{x:>{w}.0f}" for x, w in zip(v, (9, 9, 8, 9, 7, 7, 8, 7, 7))) +
-                f"  {all(r['ok'] for r in rs)}")
+            print(f"{case:<16}{who:<7}" + "".join(cell(x, w) for x, w in zip(v, widths)) +
+                  f"  {sum(r['ok'] for r in rs)}/{len(rs)}" +
+                  (f"  ({failed[who]} run(s) FAILED)" if failed[who] else ""))
         d, q = [med(dom, k) for k in ("downtime", "gap", "total")], \
             [med(hand, k) for k in ("downtime", "gap", "total")]
-        print(f"{'':<16}ratio  Domus/QEMU: downtime {d[0] / q[0]:.2f}, tcp gap {d[1] / q[1]:.2f}, "
-              f"total {d[2] / q[2]:.2f}; Domus total - QEMU-by-hand total = {d[2] - q[2]:.0f} ms")
-    print(f"{'local/idle':<16}{'-':<7} not measured: local-storage migration is not in this "
-          "tree yet")
-    print(f"{'local/dirty':<16}{'-':<7} not measured: local-storage migration is not in this "
-          "tree yet")
+        sync = f"; Domus disk sync {med(dom, 'sync'):.0f} ms" if case.startswith("local/") else ""
+        print(f"{'':<16}ratio  Domus/QEMU: downtime {ratio(d[0], q[0])}, tcp gap "
+              f"{ratio(d[1], q[1])}, total {ratio(d[2], q[2])}; Domus total - QEMU-by-hand "
+              f"total = {d[2] - q[2]:.0f} ms{sync}")
 
 
 if __name__ == "__main__":

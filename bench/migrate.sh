@@ -6,15 +6,22 @@
 # root LV with `domus nbd-serve --tcp`, a client streaming numbered records
 # through one TCP connection to an echo server in the guest, and a switch
 # bridge joining them. For an idle 256 MiB guest and one dirtying 64 MiB of
-# memory in a loop, BENCH_RUNS times each (default 3, medians):
+# memory in a loop, with shared storage (root disk on the SAN) and with
+# local storage (root disk a 40 MiB LV on A, copied to B during the
+# migration), BENCH_RUNS times each (default 3, medians):
 #   domus  `migrate --live` (the daemon's migrate API call) A -> B
 #   qemu   the same QEMU command line started by hand in A and B, QMP
-#          `migrate tcp:B` with the parameters Domus sets
+#          `migrate tcp:B` with the parameters Domus sets; local storage:
+#          raw files, B's drive exported with nbd-server-add, A's
+#          blockdev-mirror into it, pause-before-switchover (as libvirt
+#          migrates without shared storage)
 # and prints QEMU-reported downtime, the stream's largest gap, total time,
-# QEMU's own total time, Domus orchestration (total - QEMU's total; before
-# the copy / after it), and the Domus/QEMU ratios. Targets (issue 6):
-# downtime within 10% of QEMU's, idle downtime < 50 ms, orchestration
-# before + after the copy < 300 ms. Run as root.
+# QEMU's own total time, the disk's sync time, Domus orchestration (total -
+# QEMU's total; before the copy / after it), and the Domus/QEMU ratios.
+# Targets (issue 6): downtime within 10% of QEMU's, idle downtime < 50 ms,
+# orchestration before + after the copy < 300 ms. Run as root.
+# BENCH_CASES picks cases (default "shared/idle shared/dirty local/idle
+# local/dirty").
 #
 #   bench/migrate.sh [BUILD_DIR]        BENCH_RUNS=1 bench/migrate.sh
 set -euo pipefail

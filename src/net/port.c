@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <linux/sockios.h>
 #include <net/if.h>
+#include <net/if_arp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +43,21 @@ static int link_up(int s, const char *ifname)
 	return ioctl(s, SIOCSIFFLAGS, &ifr) < 0 ? -errno : 0;
 }
 
+/* Give a domain's tap the MAC fe:ff:ff:ff:ff:ff, as Xen's vif scripts do:
+ * a bridge takes the lowest MAC of its ports, so a tap with a random MAC
+ * joining or leaving would change the host's own MAC on that bridge (and
+ * cut its peers off until their ARP entries expire). */
+static int tap_mac(int s, const char *ifname)
+{
+	struct ifreq ifr = { 0 };
+
+	snprintf(ifr.ifr_name, IFNAMSIZ, "%s", ifname);
+	ifr.ifr_hwaddr.sa_family = ARPHRD_ETHER;
+	memset(ifr.ifr_hwaddr.sa_data, 0xff, 6);
+	ifr.ifr_hwaddr.sa_data[0] = (char)0xfe;
+	return ioctl(s, SIOCSIFHWADDR, &ifr) < 0 ? -errno : 0;
+}
+
 static int linux_attach(const char *bridge, const char *ifname)
 {
 	_cleanup_close_ int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
@@ -52,6 +68,8 @@ static int linux_attach(const char *bridge, const char *ifname)
 		return -errno;
 	if (!idx)
 		return -ENODEV;
+	if (tap_mac(s, ifname) < 0)
+		return -errno;
 	snprintf(ifr.ifr_name, IFNAMSIZ, "%s", bridge);
 	ifr.ifr_ifindex = (int)idx;
 	if (ioctl(s, SIOCBRADDIF, &ifr) < 0)
@@ -124,7 +142,9 @@ int net_port_attach(const struct net_port *p, const struct net_bridge_spec *b,
 	} else {
 		r = net_ovs_tap_guard(p, b->name, errbuf, errsize);
 		if (r == 0) {
-			r = s < 0 ? -errno : link_up(s, p->ifname);
+			r = s < 0 ? -errno : tap_mac(s, p->ifname);
+			if (r == 0)
+				r = link_up(s, p->ifname);
 			if (r < 0)
 				snprintf(errbuf, errsize, "cannot bring '%s' up: %s", p->ifname,
 					 strerror(-r));

@@ -11,6 +11,12 @@ def test_vifs_on_bridges_with_macs_in_order(instance, netns):
     """Seed 000 (titanic): three vifs with fixed MACs on three bridges."""
     for br, addr in (("xenbr0", "10.77.0.1/24"), ("xenbr1", "10.77.1.1/24"), ("xenbr2", None)):
         netns.bridge(br, addr)
+    # xenbr0 has an uplink; its MAC (the bridge's, the lowest of its ports)
+    # must not change when the guest's taps join: they get fe:ff:ff:ff:ff:ff.
+    netns.sh("ip", "link", "add", "uplink0", "address", "fa:00:00:00:00:01", "type", "veth",
+             "peer", "name", "uplink0p")
+    netns.sh("ip", "link", "set", "uplink0", "master", "xenbr0", "up")
+    bridge_mac = netns.sh("cat", "/sys/class/net/xenbr0/address").stdout.strip()
     vifs = ("vif = [ 'mac=aa:73:65:63:6f:75, bridge=xenbr0', "
             "'mac=aa:73:65:63:6f:76, bridge=xenbr1', 'mac=aa:73:65:63:6f:77, bridge=xenbr2' ]")
     cfg = pv_cfg(instance, "titanic", more=vifs,
@@ -20,6 +26,10 @@ def test_vifs_on_bridges_with_macs_in_order(instance, netns):
     out = netns.links()
     for devid, br in enumerate(("xenbr0", "xenbr1", "xenbr2")):
         assert re.search(rf"vif1\.{devid}.*master {br}", out), out
+        tap = netns.sh("cat", f"/sys/class/net/vif1.{devid}/address").stdout.strip()
+        assert tap == "fe:ff:ff:ff:ff:ff", tap
+    assert bridge_mac == "fa:00:00:00:00:01"
+    assert netns.sh("cat", "/sys/class/net/xenbr0/address").stdout.strip() == bridge_mac
     with agent(instance, "titanic") as ga:
         for i, mac in enumerate(("aa:73:65:63:6f:75", "aa:73:65:63:6f:76", "aa:73:65:63:6f:77")):
             rc, got, _ = ga.exec(f"cat /sys/class/net/eth{i}/address")

@@ -28,6 +28,17 @@ char *strprintf(const char *fmt, ...)
 	return r < 0 ? NULL : s;
 }
 
+int hex_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
 bool streq(const char *a, const char *b)
 {
 	return a && b && strcmp(a, b) == 0;

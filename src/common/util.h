@@ -17,6 +17,8 @@ char *strprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 bool streq(const char *a, const char *b);
 bool startswith(const char *s, const char *prefix);
 bool endswith(const char *s, const char *suffix);
+/* The value of hexadecimal digit C, or -1. */
+int hex_digit(char c);
 
 /* Read all of PATH (at most MAX bytes) into a NUL-terminated buffer. */
 int read_file(const char *path, size_t max, char **ret_data, size_t *ret_len);

@@ -37,17 +37,6 @@ void disk_nbd_release(struct disk_nbd *n)
 	*n = (struct disk_nbd){ 0 };
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Percent-decode LEN bytes of S into a new string. -EINVAL on a bad
  * escape, a control character or an encoded NUL. */
 static int decode(const char *s, size_t len, char **ret)
@@ -60,8 +49,8 @@ static int decode(const char *s, size_t len, char **ret)
 		int c = (unsigned char)s[i];
 		if (c == '%') {
 			int h = -1;
-			if (i + 2 < len && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0)
-				h = hexval(s[i + 1]) * 16 + hexval(s[i + 2]);
+			if (i + 2 < len && hex_digit(s[i + 1]) >= 0 && hex_digit(s[i + 2]) >= 0)
+				h = hex_digit(s[i + 1]) * 16 + hex_digit(s[i + 2]);
 			if (h <= 0) {
 				free(out);
 				return -EINVAL;

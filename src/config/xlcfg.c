@@ -8,6 +8,7 @@
  */
 #include "config/xlcfg.h"
 #include "common/cleanup.h"
+#include "common/util.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -226,17 +227,6 @@ static int read_ident(struct parser *ps, char **ret)
 		return -ENOMEM;
 	*ret = s;
 	return 0;
-}
-
-static int hex_digit(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
 }
 
 /* Decode the escape after a backslash at ps->p; store the byte in *RET. */

@@ -11,32 +11,9 @@ import uuid
 import pytest
 
 from conftest import DOMUS, LOGS, Instance, agent, domains, pv_cfg, qemu_pids, wait_ready
+from migkit import make_pki
 
 ADDR_A, ADDR_B = "10.88.0.1", "10.88.0.2"
-
-
-def certtool(*args, input=None):
-    subprocess.run(["certtool", *map(str, args)], check=True, capture_output=True, input=input,
-                   text=True)
-
-
-def make_pki(d: pathlib.Path, hosts):
-    """A CA and one certificate per host, in d/<host>/{ca-cert,cert,key}.pem."""
-    d.mkdir(parents=True, exist_ok=True)
-    certtool("--generate-privkey", "--outfile", d / "ca-key.pem")
-    (d / "ca.info").write_text("cn = Domus test CA\nca\ncert_signing_key\nexpiration_days = 2\n")
-    certtool("--generate-self-signed", "--load-privkey", d / "ca-key.pem", "--template",
-             d / "ca.info", "--outfile", d / "ca-cert.pem")
-    for h in hosts:
-        hd = d / h
-        hd.mkdir()
-        (hd / "ca-cert.pem").write_text((d / "ca-cert.pem").read_text())
-        certtool("--generate-privkey", "--outfile", hd / "key.pem")
-        (hd / "info").write_text(f"cn = {h}\ntls_www_server\ntls_www_client\n"
-                                 "encryption_key\nsigning_key\nexpiration_days = 2\n")
-        certtool("--generate-certificate", "--load-privkey", hd / "key.pem", "--load-ca-certificate",
-                 d / "ca-cert.pem", "--load-ca-privkey", d / "ca-key.pem", "--template",
-                 hd / "info", "--outfile", hd / "cert.pem")
 
 
 class Host:

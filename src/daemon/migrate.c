@@ -53,6 +53,7 @@
 #define QMP_TIMEOUT_MS 10000
 #define TLS_TIMEOUT_MS 10000
 #define FRAME_MAX (4u << 20)
+#define UNFRAME_BUF (256u << 10)
 
 static struct tlschan_creds *relocation_creds;
 static pthread_mutex_t creds_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -61,9 +62,7 @@ static pthread_mutex_t creds_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static int send_frame(struct tlschan *t, const void *buf, uint32_t len)
 {
-	uint8_t hdr[4] = { (uint8_t)(len >> 24), (uint8_t)(len >> 16), (uint8_t)(len >> 8), (uint8_t)len };
-	int r = tlschan_write_all(t, hdr, 4);
-	return r < 0 || len == 0 ? r : tlschan_write_all(t, buf, len);
+	return tlschan_write_msg(t, buf, len);
 }
 
 static int frame_sink(void *ctx, const void *buf, size_t len)
@@ -599,11 +598,11 @@ struct unframer {
 };
 
 /* Copy frames from the source into the pipe QEMU reads, until the empty
- * frame. */
+ * frame; each piece goes on as soon as it arrives. */
 static void *unframer_main(void *arg)
 {
 	struct unframer *u = arg;
-	_cleanup_free_ char *buf = malloc(FRAME_MAX);
+	_cleanup_free_ char *buf = malloc(UNFRAME_BUF);
 
 	u->result = buf ? 0 : -ENOMEM;
 	while (u->result == 0) {
@@ -619,9 +618,15 @@ static void *unframer_main(void *arg)
 			u->result = -EMSGSIZE;
 			break;
 		}
-		u->result = tlschan_read_full(u->t, buf, len);
-		if (u->result == 0)
-			u->result = write_all(u->dst, buf, len);
+		while (len > 0 && u->result == 0) {
+			ssize_t n = tlschan_read(u->t, buf, len < UNFRAME_BUF ? len : UNFRAME_BUF);
+			if (n <= 0) {
+				u->result = n < 0 ? (int)n : -EPIPE;
+				break;
+			}
+			u->result = write_all(u->dst, buf, (size_t)n);
+			len -= (uint32_t)n;
+		}
 	}
 	close(u->dst);
 	return NULL;
@@ -844,7 +849,7 @@ static int receive_domain(struct tlschan *t, json_t *begin, struct receive *rc, 
 	json_decref(warnings);
 	if (r < 0)
 		return r;
-	r = pipe2(p, O_CLOEXEC) < 0 ? -errno : 0;
+	r = save_pipe(p);
 	ok = r == 0 ? json_pack("{s:b,s:O,s:s}", "ok", 1, "disks", answer, "token", rc->in->token)
 		    : NULL;
 	if (ok)

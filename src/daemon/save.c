@@ -89,6 +89,14 @@ char *save_config_text(struct domain *d, const struct domcfg *cfg)
 	return json_dumps(j, JSON_COMPACT);
 }
 
+int save_pipe(int p[2])
+{
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return -errno;
+	fcntl(p[1], F_SETPIPE_SZ, 1 << 20);
+	return 0;
+}
+
 static int write_hashed(int fd, struct savefile_hash *h, const void *buf, size_t len)
 {
 	int r = write_all(fd, buf, len);
@@ -104,8 +112,9 @@ int save_stream(struct domain *d, int (*write)(void *ctx, const void *buf, size_
 
 	if (!buf)
 		return -ENOMEM;
-	if (pipe2(p, O_CLOEXEC) < 0)
-		return -errno;
+	r = save_pipe(p);
+	if (r < 0)
+		return r;
 	r = qmp_command_fd(d->qmp, "getfd", json_pack("{s:s}", "fdname", "domus-out"), p[1], NULL,
 			   &qerr, QMP_TIMEOUT_MS);
 	close(p[1]);
@@ -293,8 +302,9 @@ static int feeder_start(struct feeder *f, int src, uint64_t off, uint64_t len)
 {
 	int p[2], r;
 
-	if (pipe2(p, O_CLOEXEC) < 0)
-		return -errno;
+	r = save_pipe(p);
+	if (r < 0)
+		return r;
 	*f = (struct feeder){ .src = src, .dst = p[1], .pipe_rd = p[0], .off = off, .len = len };
 	r = -pthread_create(&f->thread, NULL, feeder_main, f);
 	if (r < 0) {

@@ -35,6 +35,10 @@ void save_release(struct domain *d);
 
 char *save_config_text(struct domain *d, const struct domcfg *cfg);
 
+/* A pipe for a migration stream, as large as the system allows (1 MiB by
+ * default): fewer wake-ups between QEMU and the daemon. */
+int save_pipe(int p[2]);
+
 /* For domain creation: load QEMU's state from the stream on FD (a pipe;
  * passed to QEMU, not closed) into the paused, just-started domain D. */
 int save_receive(struct domain *d, int fd, char *errbuf, size_t errsize);

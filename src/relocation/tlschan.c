@@ -6,10 +6,13 @@
 #include <errno.h>
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #define TLSCHAN_MAX_MESSAGE (4u << 20)
@@ -58,6 +61,15 @@ void tlschan_creds_free(struct tlschan_creds *c)
 	free(c);
 }
 
+/* Messages and frames go out as they are written, each in one piece: no
+ * Nagle delay waiting for the peer's (delayed) acknowledgement. Not a
+ * TCP socket (ssh's socketpair): nothing to do. */
+static void nodelay(int fd)
+{
+	int one = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
 int tlschan_open(int fd, struct tlschan_creds *c, bool server, int timeout_ms,
 		 struct tlschan **ret, char *errbuf, size_t errsize)
 {
@@ -78,6 +90,8 @@ int tlschan_open(int fd, struct tlschan_creds *c, bool server, int timeout_ms,
 	 * address in domus.conf and checked there). */
 	gnutls_session_set_verify_cert(t->session, NULL, 0);
 	gnutls_transport_set_int(t->session, fd);
+	t->fd = fd;
+	nodelay(fd);
 	gnutls_handshake_set_timeout(t->session, (unsigned)timeout_ms);
 	do
 		r = gnutls_handshake(t->session);
@@ -162,22 +176,39 @@ int tlschan_write_all(struct tlschan *t, const void *buf, size_t len)
 	return 0;
 }
 
+/* Up to this much of a message's body goes out in the header's record. */
+#define CORK_MAX (16u << 10)
+
+int tlschan_write_msg(struct tlschan *t, const void *buf, uint32_t len)
+{
+	uint8_t hdr[4] = { (uint8_t)(len >> 24), (uint8_t)(len >> 16), (uint8_t)(len >> 8),
+			   (uint8_t)len };
+	int r;
+
+	/* Plain channels are ssh's socketpair: no Nagle there. */
+	if (!t->session || len > CORK_MAX) {
+		r = tlschan_write_all(t, hdr, 4);
+		return r < 0 ? r : tlschan_write_all(t, buf, len);
+	}
+	gnutls_record_cork(t->session);
+	r = tlschan_write_all(t, hdr, 4);
+	if (r == 0 && len)
+		r = tlschan_write_all(t, buf, len);
+	for (;;) {
+		ssize_t e = gnutls_record_uncork(t->session, GNUTLS_RECORD_WAIT);
+		if (e >= 0 || (e != GNUTLS_E_AGAIN && e != GNUTLS_E_INTERRUPTED)) {
+			if (e < 0 && r == 0)
+				r = -EPIPE;
+			return r;
+		}
+	}
+}
+
 int tlschan_send_json(struct tlschan *t, json_t *msg)
 {
 	_cleanup_free_ char *s = json_dumps(msg, JSON_COMPACT);
-	uint8_t hdr[4];
-	size_t n;
-	int r;
 
-	if (!s)
-		return -ENOMEM;
-	n = strlen(s);
-	hdr[0] = (uint8_t)(n >> 24);
-	hdr[1] = (uint8_t)(n >> 16);
-	hdr[2] = (uint8_t)(n >> 8);
-	hdr[3] = (uint8_t)n;
-	r = tlschan_write_all(t, hdr, 4);
-	return r < 0 ? r : tlschan_write_all(t, s, n);
+	return s ? tlschan_write_msg(t, s, (uint32_t)strlen(s)) : -ENOMEM;
 }
 
 int tlschan_recv_json(struct tlschan *t, json_t **ret)

@@ -13,6 +13,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 struct tlschan_creds;
@@ -36,6 +37,10 @@ ssize_t tlschan_read(struct tlschan *t, void *buf, size_t len);
 /* Read exactly LEN bytes; -EPIPE at end of stream. */
 int tlschan_read_full(struct tlschan *t, void *buf, size_t len);
 int tlschan_write_all(struct tlschan *t, const void *buf, size_t len);
+
+/* One message: u32 big-endian LEN, then BUF (LEN 0: the header alone),
+ * in one TLS record when it is small. */
+int tlschan_write_msg(struct tlschan *t, const void *buf, uint32_t len);
 
 /* A JSON object per message: u32 big-endian length, then the text. */
 int tlschan_send_json(struct tlschan *t, json_t *msg);

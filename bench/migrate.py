@@ -30,11 +30,13 @@ Orchestration = Domus total_ms - QEMU's total-time of the same migration
 into "after the copy" = switchover_ms (stream end -> the target resumed,
 Domus's own measure) + the target's "migrated in" log line -> the API
 call's end (source destroyed, reply), and "before" = the rest (connect,
-TLS, begin, the target's QEMU start-up, migration parameters; local: less
-the disks' sync_ms); "connect" = API call -> the target's "incoming
-migration" log line. The target starts its QEMU (paused, -incoming)
-before it answers "ok", so that start-up is in "before", outside QEMU's
-total-time (the QEMU-by-hand target is also started before `migrate`).
+TLS, begin, migration parameters; local: less the disks' sync_ms);
+"connect" = API call -> the target's "incoming migration" log line. The
+target answers "ok" and then starts its QEMU (paused, -incoming defer)
+while the source already sends, so that start-up runs inside QEMU's
+total-time (shared storage) or the disks' sync (local), not in "before";
+the QEMU-by-hand target is started before `migrate` and its start-up is
+in no figure. Compare end-to-end totals for the whole cost.
 """
 import json
 import os

@@ -412,12 +412,13 @@ void migdisk_free(struct migdisk *m)
 /* ---- target ---- */
 
 /* Connect to disk VDEV's server of the incoming domain NAME, waiting for
- * the domain and its server to come up. */
-static int connect_incoming(const char *name, const char *vdev, char *errbuf, size_t errsize)
+ * the domain and its server to come up while WANTED(CTX). */
+static int connect_incoming(const char *name, const char *vdev, bool (*wanted)(void *ctx),
+			    void *ctx, char *errbuf, size_t errsize)
 {
 	uint64_t deadline = now_ms() + SERVER_WAIT_MS;
 
-	while (now_ms() < deadline) {
+	while (now_ms() < deadline && wanted(ctx)) {
 		struct domain *d = domain_lookup(name);
 		_cleanup_free_ char *sock = d ? strprintf("%s/" QEMU_DISK_SOCK_FMT, d->run_dir, vdev)
 					      : NULL;
@@ -427,16 +428,17 @@ static int connect_incoming(const char *name, const char *vdev, char *errbuf, si
 			domain_unref(d);
 		if (fd >= 0)
 			return fd;
-		usleep(20000);
+		usleep(5000);
 	}
 	snprintf(errbuf, errsize, "disk '%s' of %s is not served here", vdev, name);
 	return -ETIMEDOUT;
 }
 
-void migdisk_bridge(struct tlschan *t, int fd, const char *name, const char *vdev)
+void migdisk_bridge(struct tlschan *t, int fd, const char *name, const char *vdev,
+		    bool (*wanted)(void *ctx), void *ctx)
 {
 	char errbuf[256];
-	int ufd = connect_incoming(name, vdev, errbuf, sizeof(errbuf));
+	int ufd = connect_incoming(name, vdev, wanted, ctx, errbuf, sizeof(errbuf));
 	json_t *reply = ufd >= 0 ? json_pack("{s:b}", "ok", 1) : json_pack("{s:s}", "error", errbuf);
 
 	if (tlschan_send_json(t, reply) == 0 && ufd >= 0)

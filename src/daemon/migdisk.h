@@ -52,7 +52,10 @@ void migdisk_free(struct migdisk *m);
 
 /* Target side: bridge T (over socket FD), a connection that asked for disk
  * VDEV of the incoming domain NAME, to that disk's server, until either
- * end closes. Answers {"ok"} or {"error"} first. */
-void migdisk_bridge(struct tlschan *t, int fd, const char *name, const char *vdev);
+ * end closes. Answers {"ok"} or {"error"} first. The domain may still be
+ * starting: its server is waited for while WANTED(CTX) holds (the
+ * migration is still under way). */
+void migdisk_bridge(struct tlschan *t, int fd, const char *name, const char *vdev,
+		    bool (*wanted)(void *ctx), void *ctx);
 
 #endif

@@ -3,10 +3,13 @@
  * The source daemon connects to the target's relocation service (TCP,
  * mutual TLS, source address checked against relocation_hosts_allow) and:
  *   1. sends "begin" with the VM's config and its LV disks; the target
- *      checks them, starts the domain paused, waiting for its state, under
- *      the temporary name NAME--incoming, and answers "ok" with, per disk,
- *      "shared" or "copy" (it created the LV) and a token for the disk
- *      connections;
+ *      checks them (name, disks, kernel, bridges), answers "ok" with, per
+ *      disk, "shared" or "copy" (it created the LV) and a token for the
+ *      disk connections, and starts the domain paused, waiting for its
+ *      state, under the temporary name NAME--incoming, while the source
+ *      already sends (the start of the stream waits in the connection and
+ *      a pipe); a domain that cannot start there ends the connection with
+ *      its reason;
  *   2. copies the "copy" disks with QEMU's mirror through extra
  *      connections ("op": "disk", migdisk.h) until they are in sync;
  *   3. streams QEMU's migration stream in frames (u32 length, data; a zero
@@ -54,6 +57,7 @@
 #define TLS_TIMEOUT_MS 10000
 #define FRAME_MAX (4u << 20)
 #define UNFRAME_BUF (256u << 10)
+#define REASON_TIMEOUT_MS 2000
 
 static struct tlschan_creds *relocation_creds;
 static pthread_mutex_t creds_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -459,6 +463,14 @@ static int send_memory(struct progress *pg, struct tlschan *t, char *errbuf, siz
 
 	progress_set_phase(pg, "copying memory", pg->md);
 	r = save_stream(pg->d, frame_sink, t, errbuf, errsize);
+	if (r == -EPIPE || r == -ECONNRESET) {
+		/* The target cut the stream: it says why before it hangs up. */
+		_cleanup_json_ json_t *why = NULL;
+		tlschan_set_timeout(t, REASON_TIMEOUT_MS);
+		if (tlschan_recv_json(t, &why) == 0 && json_object_get(why, "error"))
+			snprintf(errbuf, errsize, "the target gave up: %s",
+				 json_string_value(json_object_get(why, "error")) ?: "?");
+	}
 	pthread_mutex_lock(&pg->lock);
 	if (pg->md && (r < 0 || !pg->switched) && pg->switch_err[0]) {
 		snprintf(errbuf, errsize, "%s", pg->switch_err);
@@ -822,10 +834,13 @@ static int receive_check(struct receive *rc, json_t *begin, struct domcfg **ret_
 	return 0;
 }
 
-/* Create the incoming domain into RC->d, paused and waiting (so that its
- * start-up is not inside the copy), answer "ok", then load the stream. */
-static int receive_domain(struct tlschan *t, json_t *begin, struct receive *rc, char *errbuf,
-			  size_t errsize)
+/* Answer "ok" (the source starts sending: disks first, if any, then the
+ * memory), start the incoming domain into RC->d, paused, while the first
+ * of the stream waits in the pipe and the connection, then load the
+ * stream. A domain that cannot start ends the connection at once (FD shut
+ * down), so that the source stops sending and reads why. */
+static int receive_domain(struct tlschan *t, int fd, json_t *begin, struct receive *rc,
+			  char *errbuf, size_t errsize)
 {
 	struct domcfg *cfg = NULL;
 	struct domain_create_args a = { .config_path = "(migration)", .paused = true,
@@ -840,16 +855,7 @@ static int receive_domain(struct tlschan *t, json_t *begin, struct receive *rc, 
 	if (r < 0)
 		return r;
 	rc->in = incoming_add(cfg->name, answer);
-	if (!rc->in) {
-		domcfg_free(cfg);
-		return -ENOMEM;
-	}
-	a.cfg = cfg;
-	r = domain_create(&a, &rc->d, &warnings, errbuf, errsize);
-	json_decref(warnings);
-	if (r < 0)
-		return r;
-	r = save_pipe(p);
+	r = rc->in ? save_pipe(p) : -ENOMEM;
 	ok = r == 0 ? json_pack("{s:b,s:O,s:s}", "ok", 1, "disks", answer, "token", rc->in->token)
 		    : NULL;
 	if (ok)
@@ -863,22 +869,40 @@ static int receive_domain(struct tlschan *t, json_t *begin, struct receive *rc, 
 			close(p[0]);
 			close(p[1]);
 		}
+		domcfg_free(cfg);
 		snprintf(errbuf, errsize, "cannot start receiving: %s", strerror(-r));
-	} else {
-		r = save_receive(rc->d, p[0], errbuf, errsize);
-		close(p[0]);
-		pthread_join(u.thread, NULL);
-		if (r == 0 && u.result < 0) {
-			/* QEMU loaded a complete stream but the end marker never came. */
-			snprintf(errbuf, errsize, "the migration stream was cut");
-			r = -EPIPE;
-		}
+		return r;
 	}
-	if (r < 0) {
+	a.cfg = cfg;
+	r = domain_create(&a, &rc->d, &warnings, errbuf, errsize);
+	json_decref(warnings);
+	if (r == 0)
+		r = save_receive(rc->d, p[0], errbuf, errsize);
+	if (r < 0)
+		shutdown(fd, SHUT_RD);  /* the unframer stops reading */
+	close(p[0]);                    /* and stops writing */
+	pthread_join(u.thread, NULL);
+	if (r == 0 && u.result < 0) {
+		/* QEMU loaded a complete stream but the end marker never came. */
+		snprintf(errbuf, errsize, "the migration stream was cut");
+		r = -EPIPE;
+	}
+	if (r < 0 && rc->d) {
 		domain_destroy(rc->d, ignore, sizeof(ignore));
 		domain_unref(TAKE_PTR(rc->d));
 	}
 	return r;
+}
+
+struct disk_req {
+	const char *token, *vdev;
+};
+
+static bool disk_wanted(void *ctx)
+{
+	struct disk_req *q = ctx;
+	_cleanup_free_ char *name = incoming_disk(q->token, q->vdev);
+	return name != NULL;
 }
 
 /* "op": "disk": a copy of a disk of an incoming migration. */
@@ -893,7 +917,8 @@ static void serve_disk(struct tlschan *t, int fd, json_t *req, const char *peer)
 		send_error(t, "no such migration or disk");
 		return;
 	}
-	migdisk_bridge(t, fd, name, vdev);
+	migdisk_bridge(t, fd, name, vdev, disk_wanted,
+		       &(struct disk_req){ json_string_value(json_object_get(req, "token")), vdev });
 }
 
 /* One request of the relocation protocol on channel T (over FD). */
@@ -918,7 +943,7 @@ static void relocation_serve_chan(struct tlschan *t, int fd, const char *peer)
 	}
 	final_name = strdup(json_string_value(json_object_get(begin, "name")) ?: "");
 	log_info("incoming migration of %s from %s", final_name, peer);
-	r = receive_domain(t, begin, &rc, errbuf, sizeof(errbuf));
+	r = receive_domain(t, fd, begin, &rc, errbuf, sizeof(errbuf));
 	incoming_remove(rc.in);
 	if (r < 0) {
 		log_err("incoming migration of %s from %s failed: %s", final_name, peer, errbuf);

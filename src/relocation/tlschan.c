@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #define TLSCHAN_MAX_MESSAGE (4u << 20)
@@ -123,6 +124,16 @@ void tlschan_free(struct tlschan *t)
 	if (t->session)
 		gnutls_deinit(t->session);
 	free(t);
+}
+
+void tlschan_set_timeout(struct tlschan *t, int ms)
+{
+	struct timeval tv = { .tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000 };
+
+	if (t->session)
+		gnutls_record_set_timeout(t->session, (unsigned)ms);
+	else
+		setsockopt(t->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 }
 
 ssize_t tlschan_read(struct tlschan *t, void *buf, size_t len)

@@ -32,6 +32,9 @@ void tlschan_free(struct tlschan *t);
 /* A channel without TLS on the connected socket FD (not taken). */
 int tlschan_plain(int fd, struct tlschan **ret);
 
+/* Reads give up after MS milliseconds without data (0: never). */
+void tlschan_set_timeout(struct tlschan *t, int ms);
+
 /* Read up to LEN bytes (0 at end of stream) or -errno. */
 ssize_t tlschan_read(struct tlschan *t, void *buf, size_t len);
 /* Read exactly LEN bytes; -EPIPE at end of stream. */

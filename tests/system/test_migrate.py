@@ -123,6 +123,30 @@ def test_target_missing_bridge_keeps_the_domain(hosts):
     assert qemu_pids(b.inst) == []
 
 
+def test_target_device_model_fails_keeps_the_domain(hosts, tmp_path):
+    """The target answers "ok" and starts its QEMU while the memory comes:
+    a QEMU that cannot start there ends the migration with its reason and
+    the domain keeps running on the source."""
+    a, b = hosts
+    fake = tmp_path / "broken-qemu"
+    fake.write_text("#!/bin/sh\necho 'broken device model' >&2\nexit 1\n")
+    fake.chmod(0o755)
+    b.inst.run("daemon", "stop")
+    conf = b.inst.root / "etc/domus/domus.conf"
+    conf.write_text(conf.read_text() + f'qemu = "{fake}"\n')
+    b.start(conf.read_text())
+    guest_on(a, "stays")
+    t0 = time.monotonic()
+    p = a.inst.run("migrate", "--live", "stays", ADDR_B, check=False, timeout=120)
+    assert p.returncode == 1
+    assert "broken device model" in p.stderr, p.stderr
+    assert time.monotonic() - t0 < 30
+    assert domains(a.inst)["stays"]["state"] == "running"
+    assert domains(b.inst) == {}
+    with agent(a.inst, "stays") as ga:
+        assert ga.exec("true")[0] == 0
+
+
 def test_target_killed_mid_copy(hosts):
     a, b = hosts
     a.inst.run("daemon", "stop")

@@ -607,7 +607,51 @@ struct unframer {
 	int dst;
 	int result;
 	pthread_t thread;
+	const char *peer;
+	uint64_t t0, t_shown, received;
+	pthread_mutex_t lock;
+	struct domain *d;         /* once started: its progress is shown */
 };
+
+/* Count N more bytes received and show the incoming domain's progress
+ * (`list -l` on the target), every PROGRESS_MS at most or at once with
+ * FORCE. */
+static void unframer_progress(struct unframer *u, size_t n, bool force)
+{
+	json_t *p = NULL;
+
+	pthread_mutex_lock(&u->lock);
+	u->received += n;
+	if (u->d && (force || now_ms() - u->t_shown >= PROGRESS_MS)) {
+		u->t_shown = now_ms();
+		p = json_pack("{s:s,s:s,s:I,s:{s:I}}", "phase", "receiving", "source", u->peer,
+			      "elapsed_ms", (json_int_t)(now_ms() - u->t0), "memory", "received",
+			      (json_int_t)u->received);
+	}
+	if (p) {
+		pthread_mutex_lock(&u->d->lock);
+		json_decref(u->d->migration);
+		u->d->migration = p;
+		pthread_mutex_unlock(&u->d->lock);
+	}
+	pthread_mutex_unlock(&u->lock);
+}
+
+/* Show progress on D from now on (NULL: no longer, and clear it). */
+static void unframer_set_domain(struct unframer *u, struct domain *d)
+{
+	pthread_mutex_lock(&u->lock);
+	if (!d && u->d) {
+		pthread_mutex_lock(&u->d->lock);
+		json_decref(u->d->migration);
+		u->d->migration = NULL;
+		pthread_mutex_unlock(&u->d->lock);
+	}
+	u->d = d;
+	pthread_mutex_unlock(&u->lock);
+	if (d)
+		unframer_progress(u, 0, true);
+}
 
 /* Copy frames from the source into the pipe QEMU reads, until the empty
  * frame; each piece goes on as soon as it arrives. */
@@ -638,6 +682,7 @@ static void *unframer_main(void *arg)
 			}
 			u->result = write_all(u->dst, buf, (size_t)n);
 			len -= (uint32_t)n;
+			unframer_progress(u, (size_t)n, false);
 		}
 	}
 	close(u->dst);
@@ -839,13 +884,13 @@ static int receive_check(struct receive *rc, json_t *begin, struct domcfg **ret_
  * of the stream waits in the pipe and the connection, then load the
  * stream. A domain that cannot start ends the connection at once (FD shut
  * down), so that the source stops sending and reads why. */
-static int receive_domain(struct tlschan *t, int fd, json_t *begin, struct receive *rc,
-			  char *errbuf, size_t errsize)
+static int receive_domain(struct tlschan *t, int fd, const char *peer, json_t *begin,
+			  struct receive *rc, char *errbuf, size_t errsize)
 {
 	struct domcfg *cfg = NULL;
 	struct domain_create_args a = { .config_path = "(migration)", .paused = true,
 					.incoming_fd = -1, .incoming_later = true };
-	struct unframer u = { .t = t };
+	struct unframer u = { .t = t, .peer = peer, .t0 = now_ms(), .lock = PTHREAD_MUTEX_INITIALIZER };
 	_cleanup_json_ json_t *answer = NULL;
 	json_t *warnings = NULL, *ok;
 	char ignore[256];
@@ -876,12 +921,16 @@ static int receive_domain(struct tlschan *t, int fd, json_t *begin, struct recei
 	a.cfg = cfg;
 	r = domain_create(&a, &rc->d, &warnings, errbuf, errsize);
 	json_decref(warnings);
-	if (r == 0)
+	if (r == 0) {
+		unframer_set_domain(&u, rc->d);
 		r = save_receive(rc->d, p[0], errbuf, errsize);
+	}
 	if (r < 0)
 		shutdown(fd, SHUT_RD);  /* the unframer stops reading */
 	close(p[0]);                    /* and stops writing */
 	pthread_join(u.thread, NULL);
+	unframer_set_domain(&u, NULL);
+	pthread_mutex_destroy(&u.lock);
 	if (r == 0 && u.result < 0) {
 		/* QEMU loaded a complete stream but the end marker never came. */
 		snprintf(errbuf, errsize, "the migration stream was cut");
@@ -943,7 +992,7 @@ static void relocation_serve_chan(struct tlschan *t, int fd, const char *peer)
 	}
 	final_name = strdup(json_string_value(json_object_get(begin, "name")) ?: "");
 	log_info("incoming migration of %s from %s", final_name, peer);
-	r = receive_domain(t, fd, begin, &rc, errbuf, sizeof(errbuf));
+	r = receive_domain(t, fd, peer, begin, &rc, errbuf, sizeof(errbuf));
 	incoming_remove(rc.in);
 	if (r < 0) {
 		log_err("incoming migration of %s from %s failed: %s", final_name, peer, errbuf);

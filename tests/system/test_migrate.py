@@ -163,6 +163,12 @@ def test_target_killed_mid_copy(hosts):
     for cmd in (["migrate", "--live", "victim", ADDR_B], ["save", "victim", a.inst.root / "v.save"]):
         p = a.inst.run(*cmd, check=False, timeout=60)
         assert p.returncode != 0 and "already being saved or migrated" in p.stderr, p.stderr
+    # The target shows what it has received so far (`list -l`).
+    first = domains(b.inst)["victim--incoming"].get("migration", {})
+    assert first.get("phase") == "receiving" and first.get("source") == ADDR_A, first
+    time.sleep(1)
+    later = domains(b.inst)["victim--incoming"]["migration"]
+    assert later["memory"]["received"] > first["memory"]["received"] > 0, (first, later)
     pid = int((b.inst.root / "run/domus/domusd.pid").read_text())
     os.kill(pid, 9)
     for qp in qemu_pids(b.inst):

@@ -53,7 +53,8 @@ static void test_pv_domain(void **state)
 
 	assert_int_equal(qemu_build_argv(&l, &argv, err, sizeof(err)), 0);
 	assert_string_equal(argv[0], "qemu-system-x86_64");
-	assert_non_null(find_opt(argv, "-machine", "q35,accel=tcg"));
+	assert_non_null(find_opt(argv, "-machine", "q35"));
+	assert_non_null(find_opt(argv, "-accel", "tcg,thread=single"));
 	assert_non_null(find_opt(argv, "-m", "1024"));     /* maxmem; the balloon holds the rest */
 	assert_non_null(find_opt(argv, "-smp", "2,maxcpus=2"));
 	assert_non_null(find_opt(argv, "-kernel", "/k"));
@@ -142,7 +143,8 @@ static void test_hvm_domain(void **state)
 	char err[256];
 
 	assert_int_equal(qemu_build_argv(&l, &argv, err, sizeof(err)), 0);
-	assert_non_null(find_opt(argv, "-machine", "pc,accel=kvm"));
+	assert_non_null(find_opt(argv, "-machine", "pc"));
+	assert_non_null(find_opt(argv, "-accel", "kvm"));
 	assert_non_null(find_opt(argv, "-cpu", "host"));
 	assert_non_null(find_opt(argv, "-boot", "order=dc"));
 	assert_non_null(find_opt(argv, "-device", "ide-hd,drive=disk0,bus=ide.0,unit=0"));

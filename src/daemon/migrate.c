@@ -64,14 +64,9 @@ static pthread_mutex_t creds_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* ---- framing of the migration stream ---- */
 
-static int send_frame(struct tlschan *t, const void *buf, uint32_t len)
-{
-	return tlschan_write_msg(t, buf, len);
-}
-
 static int frame_sink(void *ctx, const void *buf, size_t len)
 {
-	return send_frame(ctx, buf, (uint32_t)len);
+	return tlschan_write_msg(ctx, buf, (uint32_t)len);
 }
 
 static json_t *reply_or_error(struct tlschan *t, char *errbuf, size_t errsize, const char *what)
@@ -529,7 +524,7 @@ static int migrate_over(struct domain *d, struct tlschan *t, struct target *tg, 
 	}
 	/* The stream's end frame only once the disks are complete too. */
 	if (r == 0)
-		r = send_frame(t, NULL, 0);
+		r = tlschan_write_msg(t, NULL, 0);
 	t_stream_end = now_ms();
 	json_decref(reply);
 	reply = NULL;
@@ -882,8 +877,9 @@ static int receive_check(struct receive *rc, json_t *begin, struct domcfg **ret_
 /* Answer "ok" (the source starts sending: disks first, if any, then the
  * memory), start the incoming domain into RC->d, paused, while the first
  * of the stream waits in the pipe and the connection, then load the
- * stream. A domain that cannot start ends the connection at once (FD shut
- * down), so that the source stops sending and reads why. */
+ * stream. If the domain cannot start, FD is shut down for reading (the
+ * unframer stops) and the caller sends the reason and closes: the source's
+ * sending fails at once and it reads why. */
 static int receive_domain(struct tlschan *t, int fd, const char *peer, json_t *begin,
 			  struct receive *rc, char *errbuf, size_t errsize)
 {

@@ -212,9 +212,13 @@ def test_guest_io_survives_daemon_and_server_restarts(instance, vg):
     os.kill(old[0], signal.SIGKILL)
     wait_for(lambda: len(disk_servers(instance)) == 2 and old[0] not in disk_servers(instance),
              15, "the monitor to restart the disk server")
-    state = (instance.root / f"run/domus/dom/{domid}/state.json").read_text()
-    new = [p for p in disk_servers(instance) if f'"pid": {p}' in state]
-    assert len(new) == 2, state
+    # The daemon records the new server in state.json just after starting it.
+    state_json = instance.root / f"run/domus/dom/{domid}/state.json"
+
+    def recorded():
+        state = state_json.read_text()
+        return [p for p in disk_servers(instance) if f'"pid": {p}' in state]
+    wait_for(lambda: len(recorded()) == 2, 5, "the restarted server recorded in state.json")
     time.sleep(3)
     with agent(instance, "busy") as ga:
         ga.exec("touch /root/stop")

@@ -12,10 +12,13 @@
  *      its reason;
  *   2. copies the "copy" disks with QEMU's mirror through extra
  *      connections ("op": "disk", migdisk.h) until they are in sync;
- *   3. streams QEMU's migration stream in frames (u32 length, data; a zero
- *      length ends it) while the target feeds it to that QEMU; with disks,
- *      QEMU pauses before the switch-over, the mirrors end in sync, and
- *      only then the stream completes and the end frame is sent;
+ *   3. has its QEMU send the memory: "direct" (over TLS channels), QEMU
+ *      to QEMU with QEMU's own TLS on a second connection to the same
+ *      service, which opens with STREAM_MAGIC and the token; else (ssh)
+ *      through the channel in frames (u32 length, data) that the target
+ *      feeds to its QEMU. With disks, QEMU pauses before the switch-over,
+ *      the mirrors end in sync, and only then the stream completes. A
+ *      zero-length frame on the channel then ends the stream;
  *   4. the target answers "complete" once its QEMU holds the whole state:
  *      the point of no return. The source sends "commit" and destroys its
  *      copy; the target resumes the domain and renames it. A target that
@@ -41,13 +44,16 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/tcp.h>
 #include <netdb.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -59,8 +65,122 @@
 #define UNFRAME_BUF (256u << 10)
 #define REASON_TIMEOUT_MS 2000
 
+/* A direct stream connection opens with STREAM_MAGIC and the migration's
+ * token (32 hex digits); then QEMU's TLS begins. */
+#define STREAM_MAGIC "DOMUSMIG"
+#define STREAM_HELLO_LEN (8 + 32)
+#define QEMU_TLS_ID "domus-migration-tls"
+
 static struct tlschan_creds *relocation_creds;
 static pthread_mutex_t creds_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* ---- QEMU's own TLS, for direct streams ---- */
+
+/* RUN_DIR/migration-tls: the relocation certificate under the names QEMU's
+ * tls-creds-x509 looks for; it serves as client and as server. */
+static char *qemu_tls_dir(void)
+{
+	static const char *const names[][2] = {
+		{ "ca-cert.pem", "ca-cert.pem" },    { "server-cert.pem", "cert.pem" },
+		{ "server-key.pem", "key.pem" },     { "client-cert.pem", "cert.pem" },
+		{ "client-key.pem", "key.pem" },
+	};
+	char *dir = strprintf("%s/migration-tls", daemon_state.paths.run_dir);
+	int r = 0;
+
+	if (!dir)
+		return NULL;
+	pthread_mutex_lock(&creds_lock);
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+		r = -errno;
+	for (size_t i = 0; r == 0 && i < sizeof(names) / sizeof(names[0]); i++) {
+		_cleanup_free_ char *link = strprintf("%s/%s", dir, names[i][0]);
+		_cleanup_free_ char *tmp = strprintf("%s/.%s", dir, names[i][0]);
+		_cleanup_free_ char *to = strprintf("%s/%s", daemon_state.conf.relocation_tls_dir,
+						    names[i][1]);
+		char cur[4096];
+		ssize_t n;
+
+		if (!link || !tmp || !to) {
+			r = -ENOMEM;
+			break;
+		}
+		n = readlink(link, cur, sizeof(cur) - 1);
+		if (n >= 0 && (cur[n] = '\0', streq(cur, to)))
+			continue;
+		/* Replaced whole: a QEMU reading the other links is not disturbed. */
+		unlink(tmp);
+		if (symlink(to, tmp) < 0 || rename(tmp, link) < 0)
+			r = -errno;
+	}
+	if (r == 0) {
+		/* Without it QEMU's server generates DH parameters: a second. */
+		_cleanup_free_ char *dh = strprintf("%s/dh-params.pem", dir);
+		r = !dh ? -ENOMEM : access(dh, R_OK) == 0 ? 0 : tlschan_write_dh_params(dh);
+	}
+	pthread_mutex_unlock(&creds_lock);
+	if (r < 0) {
+		log_err("cannot prepare %s for QEMU's TLS: %s", dir, strerror(-r));
+		free(dir);
+		return NULL;
+	}
+	return dir;
+}
+
+/* Give D's QEMU the relocation credentials and turn TLS on for its
+ * migration: as the SERVER (incoming) or as a client checking the
+ * target's certificate against HOSTNAME. */
+static int qemu_tls_on(struct domain *d, bool server, const char *hostname, char *errbuf,
+		       size_t errsize)
+{
+	_cleanup_free_ char *dir = qemu_tls_dir();
+	_cleanup_free_ char *qerr = NULL;
+	int r;
+
+	if (!dir) {
+		snprintf(errbuf, errsize, "cannot prepare the TLS credentials for QEMU");
+		return -EIO;
+	}
+	qmp_command(d->qmp, "object-del", json_pack("{s:s}", "id", QEMU_TLS_ID), NULL, NULL,
+		    QMP_TIMEOUT_MS);
+	r = qmp_command(d->qmp, "object-add",
+			json_pack("{s:s,s:s,s:s,s:s,s:b}", "qom-type", "tls-creds-x509", "id",
+				  QEMU_TLS_ID, "endpoint", server ? "server" : "client", "dir", dir,
+				  "verify-peer", 1),
+			NULL, &qerr, QMP_TIMEOUT_MS);
+	if (r == 0)
+		r = qmp_command(d->qmp, "migrate-set-parameters",
+				json_pack("{s:s,s:s}", "tls-creds", QEMU_TLS_ID, "tls-hostname",
+					  hostname ? hostname : ""),
+				NULL, &qerr, QMP_TIMEOUT_MS);
+	if (r < 0)
+		snprintf(errbuf, errsize, "cannot give QEMU the TLS credentials: %s",
+			 qerr ? qerr : strerror(-r));
+	return r;
+}
+
+/* Migrations of D without TLS from now on (save, relay, ssh). */
+static void qemu_tls_off(struct domain *d)
+{
+	qmp_command(d->qmp, "migrate-set-parameters",
+		    json_pack("{s:s,s:s}", "tls-creds", "", "tls-hostname", ""), NULL, NULL,
+		    QMP_TIMEOUT_MS);
+}
+
+/* A stream socket: sent as written, and a peer that vanishes without a
+ * word (cut network) is noticed within about 20 s. */
+static void stream_socket_options(int fd)
+{
+	int one = 1, idle = 5, intvl = 2, cnt = 3;
+	unsigned tmo = 20000;
+
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
+	setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &tmo, sizeof(tmo));
+}
 
 /* ---- framing of the migration stream ---- */
 
@@ -297,7 +417,7 @@ static void progress_stop(struct progress *pg)
 
 static void set_migration_parameters(struct domain *d, bool copying_disks)
 {
-	json_t *p = json_pack("{s:I,s:I}", "downtime-limit",
+	json_t *p = json_pack("{s:s,s:I,s:I}", "tls-creds", "", "downtime-limit",
 			      (json_int_t)daemon_state.conf.migration_max_downtime_ms, "max-bandwidth",
 			      (json_int_t)(daemon_state.conf.migration_bandwidth_mib
 						   ? (uint64_t)daemon_state.conf.migration_bandwidth_mib << 20
@@ -396,8 +516,9 @@ static int connect_target(void *ctx, int *ret_fd, struct tlschan **ret, char *er
 
 /* Send "begin" (with D's LV disks) and read the target's answer; adds the
  * size of the disks to copy to *RET_COPY_SIZE. */
-static int begin_migration(struct domain *d, struct tlschan *t, bool live, const struct domcfg *cfg,
-			   json_t **ret_reply, uint64_t *ret_copy_size, char *errbuf, size_t errsize)
+static int begin_migration(struct domain *d, struct tlschan *t, const struct target *tg, bool live,
+			   const struct domcfg *cfg, json_t **ret_reply, uint64_t *ret_copy_size,
+			   char *errbuf, size_t errsize)
 {
 	_cleanup_free_ char *text = save_config_text(d, cfg);
 	_cleanup_json_ json_t *config = text ? json_loads(text, 0, NULL) : NULL;
@@ -411,8 +532,10 @@ static int begin_migration(struct domain *d, struct tlschan *t, bool live, const
 	r = migdisk_describe(d, &disks, errbuf, errsize);
 	if (r < 0)
 		return r;
-	begin = json_pack("{s:s,s:s,s:O,s:b,s:O}", "op", "begin", "name", d->name, "config", config,
-			  "live", live, "disks", disks);
+	/* "direct": QEMU may send the memory itself, with its own TLS, over a
+	 * connection of its own (not through ssh). */
+	begin = json_pack("{s:s,s:s,s:O,s:b,s:O,s:b}", "op", "begin", "name", d->name, "config",
+			  config, "live", live, "disks", disks, "direct", !tg->sshcmd);
 	r = begin ? tlschan_send_json(t, begin) : -ENOMEM;
 	json_decref(begin);
 	if (r < 0) {
@@ -450,19 +573,59 @@ static int copy_disks(struct progress *pg, json_t *reply, struct target *tg, cha
 	return r;
 }
 
-/* Run the memory stream; with disks, the progress thread ends their copy
- * at the pre-switchover pause. 0 once QEMU completed it. */
-static int send_memory(struct progress *pg, struct tlschan *t, char *errbuf, size_t errsize)
+/* QEMU sends its stream itself, with its own TLS, on a new connection to
+ * the target's relocation service that opens with the migration's TOKEN. */
+static int send_direct(struct domain *d, struct tlschan *t, const struct target *tg,
+		       const char *token, char *errbuf, size_t errsize)
 {
+	char hello[STREAM_HELLO_LEN + 1], name[256];
+	int fd = -1, r;
+
+	if (tlschan_peer_hostname(t, name, sizeof(name)) < 0) {
+		snprintf(errbuf, errsize, "the target's certificate names no host QEMU could check");
+		return -EACCES;
+	}
+	if (strlen(token) != STREAM_HELLO_LEN - strlen(STREAM_MAGIC)) {
+		snprintf(errbuf, errsize, "the target sent a malformed token");
+		return -EPROTO;
+	}
+	snprintf(hello, sizeof(hello), "%s%s", STREAM_MAGIC, token);
+	r = connect_host(tg->host, &fd, errbuf, errsize);
+	if (r < 0)
+		return r;
+	stream_socket_options(fd);
+	r = write_all(fd, hello, STREAM_HELLO_LEN);
+	if (r < 0)
+		snprintf(errbuf, errsize, "cannot open the stream to the target: %s", strerror(-r));
+	if (r == 0)
+		r = qemu_tls_on(d, false, name, errbuf, errsize);
+	if (r == 0)
+		r = save_stream_fd(d, fd, errbuf, errsize);
+	close(fd);
+	return r;
+}
+
+/* Run the memory stream (DIRECT: QEMU to QEMU, else through T in frames);
+ * with disks, the progress thread ends their copy at the pre-switchover
+ * pause. 0 once QEMU completed it. */
+static int send_memory(struct progress *pg, struct tlschan *t, const struct target *tg,
+		       json_t *reply, char *errbuf, size_t errsize)
+{
+	bool direct = json_is_true(json_object_get(reply, "direct"));
 	int r;
 
 	progress_set_phase(pg, "copying memory", pg->md);
-	r = save_stream(pg->d, frame_sink, t, errbuf, errsize);
-	if (r == -EPIPE || r == -ECONNRESET) {
+	if (direct)
+		r = send_direct(pg->d, t, tg, json_string_value(json_object_get(reply, "token")) ?: "",
+				errbuf, errsize);
+	else
+		r = save_stream(pg->d, frame_sink, t, errbuf, errsize);
+	if (r == -EPIPE || r == -ECONNRESET || (r < 0 && direct)) {
 		/* The target cut the stream: it says why before it hangs up. */
 		_cleanup_json_ json_t *why = NULL;
 		tlschan_set_timeout(t, REASON_TIMEOUT_MS);
-		if (tlschan_recv_json(t, &why) == 0 && json_object_get(why, "error"))
+		if (tlschan_wait(t, -1, REASON_TIMEOUT_MS) > 0 && tlschan_recv_json(t, &why) == 0 &&
+		    json_object_get(why, "error"))
 			snprintf(errbuf, errsize, "the target gave up: %s",
 				 json_string_value(json_object_get(why, "error")) ?: "?");
 	}
@@ -506,13 +669,14 @@ static int migrate_over(struct domain *d, struct tlschan *t, struct target *tg, 
 	_cleanup_json_ json_t *reply = NULL, *stats = NULL;
 	struct progress pg = { .d = d, .target = tg->host };
 	uint64_t t0 = now_ms(), t_stream_end, t_resumed;
-	bool was_running = d->state == DOM_RUNNING;
+	bool was_running = d->state == DOM_RUNNING, direct;
 	char ignore[256];
 	int r;
 
-	r = begin_migration(d, t, live, cfg, &reply, &pg.disk_size, errbuf, errsize);
+	r = begin_migration(d, t, tg, live, cfg, &reply, &pg.disk_size, errbuf, errsize);
 	if (r < 0)
 		return r;
+	direct = json_is_true(json_object_get(reply, "direct"));
 	r = progress_start(&pg);
 	if (r == 0)
 		r = copy_disks(&pg, reply, tg, errbuf, errsize);
@@ -520,7 +684,7 @@ static int migrate_over(struct domain *d, struct tlschan *t, struct target *tg, 
 		set_migration_parameters(d, pg.md != NULL);
 		if (!live && was_running)
 			domain_pause(d, true, ignore, sizeof(ignore));
-		r = send_memory(&pg, t, errbuf, errsize);
+		r = send_memory(&pg, t, tg, reply, errbuf, errsize);
 	}
 	/* The stream's end frame only once the disks are complete too. */
 	if (r == 0)
@@ -535,6 +699,7 @@ static int migrate_over(struct domain *d, struct tlschan *t, struct target *tg, 
 		progress_stop(&pg);
 		qmp_command(d->qmp, "migrate_cancel", NULL, NULL, NULL, QMP_TIMEOUT_MS);
 		set_pause_before_switchover(d, false);
+		qemu_tls_off(d);
 		if (was_running)
 			qmp_command(d->qmp, "cont", NULL, NULL, NULL, QMP_TIMEOUT_MS);
 		return r;
@@ -552,6 +717,8 @@ static int migrate_over(struct domain *d, struct tlschan *t, struct target *tg, 
 	stats = migration_stats(d);
 	progress_stop(&pg);
 	*ret_report = final_report(&pg, stats, t0, t_stream_end, t_resumed);
+	if (*ret_report)
+		json_object_set_new(*ret_report, "stream", json_string(direct ? "direct" : "relayed"));
 	domain_destroy(d, ignore, sizeof(ignore));
 	return 0;
 }
@@ -597,8 +764,29 @@ int domain_migrate(struct domain *d, const char *host, const char *sshcmd, bool 
 
 /* ---- target ---- */
 
+/* Incoming migrations under way, for their disk and stream connections:
+ * each has a random token (sent to the source in the "ok" answer) that
+ * such a connection must present, the incoming domain's name, and which
+ * disks to copy. */
+struct incoming {
+	char token[33];
+	char *name;               /* "NAME--incoming" */
+	json_t *answer;           /* {vdev: "copy"|"shared"} */
+	int stream_fd;            /* its direct stream's connection, once it came */
+	bool ended;               /* the source sent its end frame, or went away */
+	struct incoming *next;
+};
+
+static struct incoming *incomings;
+static pthread_mutex_t incomings_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t incomings_cond = PTHREAD_COND_INITIALIZER;
+
+
 struct unframer {
 	struct tlschan *t;
+	struct incoming *in;
+	bool direct;              /* QEMU receives the stream: only the end frame comes */
+	int stop;                 /* an eventfd: stop reading (the channel is kept) */
 	int dst;
 	int result;
 	pthread_t thread;
@@ -648,18 +836,67 @@ static void unframer_set_domain(struct unframer *u, struct domain *d)
 		unframer_progress(u, 0, true);
 }
 
+/* Bytes come so far on IN's direct stream (the kernel counts them). */
+static uint64_t stream_received(struct incoming *in)
+{
+	struct tcp_info ti = { 0 };
+	socklen_t len = sizeof(ti);
+	uint64_t n = 0;
+
+	pthread_mutex_lock(&incomings_lock);
+	if (in->stream_fd >= 0 && getsockopt(in->stream_fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0)
+		n = ti.tcpi_bytes_received;
+	pthread_mutex_unlock(&incomings_lock);
+	return n;
+}
+
+/* Shut IN's direct stream down, if it came: QEMU's load fails at once, and
+ * so does the source's sending. */
+static void stream_cut(struct incoming *in)
+{
+	pthread_mutex_lock(&incomings_lock);
+	if (in->stream_fd >= 0)
+		shutdown(in->stream_fd, SHUT_RDWR);
+	pthread_mutex_unlock(&incomings_lock);
+}
+
+/* A direct stream: the channel carries only the end frame. Wait for it,
+ * showing the stream's progress meanwhile. */
+static int watch_direct(struct unframer *u)
+{
+	uint64_t shown = 0;
+	uint8_t hdr[4];
+	int r;
+
+	while ((r = tlschan_wait(u->t, u->stop, PROGRESS_MS)) == 0) {
+		uint64_t n = stream_received(u->in);
+		if (n > shown)
+			unframer_progress(u, (size_t)(n - shown), false);
+		shown = n > shown ? n : shown;
+	}
+	if (r > 0)
+		r = tlschan_read_full(u->t, hdr, 4);
+	if (r == 0 && (hdr[0] | hdr[1] | hdr[2] | hdr[3]))
+		r = -EPROTO;
+	return r;
+}
+
 /* Copy frames from the source into the pipe QEMU reads, until the empty
- * frame; each piece goes on as soon as it arrives. */
+ * frame; each piece goes on as soon as it arrives. With a direct stream,
+ * only wait for the end frame; if the source goes away instead, cut the
+ * stream. Either way, say that the source is done. */
 static void *unframer_main(void *arg)
 {
 	struct unframer *u = arg;
-	_cleanup_free_ char *buf = malloc(UNFRAME_BUF);
+	_cleanup_free_ char *buf = u->direct ? NULL : malloc(UNFRAME_BUF);
 
-	u->result = buf ? 0 : -ENOMEM;
-	while (u->result == 0) {
+	u->result = u->direct ? watch_direct(u) : buf ? 0 : -ENOMEM;
+	while (!u->direct && u->result == 0) {
 		uint8_t hdr[4];
 		uint32_t len;
-		u->result = tlschan_read_full(u->t, hdr, 4);
+		u->result = tlschan_wait(u->t, u->stop, -1);
+		if (u->result >= 0)
+			u->result = tlschan_read_full(u->t, hdr, 4);
 		if (u->result < 0)
 			break;
 		len = (uint32_t)hdr[0] << 24 | (uint32_t)hdr[1] << 16 | (uint32_t)hdr[2] << 8 | hdr[3];
@@ -670,7 +907,9 @@ static void *unframer_main(void *arg)
 			break;
 		}
 		while (len > 0 && u->result == 0) {
-			ssize_t n = tlschan_read(u->t, buf, len < UNFRAME_BUF ? len : UNFRAME_BUF);
+			ssize_t n = tlschan_wait(u->t, u->stop, -1);
+			if (n >= 0)
+				n = tlschan_read(u->t, buf, len < UNFRAME_BUF ? len : UNFRAME_BUF);
 			if (n <= 0) {
 				u->result = n < 0 ? (int)n : -EPIPE;
 				break;
@@ -680,8 +919,66 @@ static void *unframer_main(void *arg)
 			unframer_progress(u, (size_t)n, false);
 		}
 	}
-	close(u->dst);
+	if (u->dst >= 0)
+		close(u->dst);
+	if (u->result < 0)
+		stream_cut(u->in);
+	pthread_mutex_lock(&incomings_lock);
+	u->in->ended = true;
+	pthread_cond_broadcast(&incomings_cond);
+	pthread_mutex_unlock(&incomings_lock);
 	return NULL;
+}
+
+/* Wait for IN's direct stream to come, or for its source to give up. */
+static int stream_wait(struct incoming *in, int *ret_fd, char *errbuf, size_t errsize)
+{
+	pthread_mutex_lock(&incomings_lock);
+	while (in->stream_fd < 0 && !in->ended)
+		pthread_cond_wait(&incomings_cond, &incomings_lock);
+	*ret_fd = in->stream_fd;
+	pthread_mutex_unlock(&incomings_lock);
+	if (*ret_fd >= 0)
+		return 0;
+	snprintf(errbuf, errsize, "the source went away before it sent the memory");
+	return -EPIPE;
+}
+
+/* A connection that opens with STREAM_MAGIC carries the direct stream of
+ * the incoming migration whose token follows: hand it over. Returns false
+ * if FD is not such a connection (nothing read from it); true if it was
+ * (FD taken, or closed when it names no migration waiting for one). */
+static bool stream_take(int fd, const char *peer)
+{
+	struct timeval tv = { .tv_sec = TLS_TIMEOUT_MS / 1000 }, none = { 0 };
+	char hello[STREAM_HELLO_LEN + 1];
+	bool taken = false;
+
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	if (recv(fd, hello, 1, MSG_PEEK) != 1 || hello[0] != STREAM_MAGIC[0]) {
+		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &none, sizeof(none));
+		return false;  /* TLS: a handshake record begins with 0x16 */
+	}
+	if (recv(fd, hello, STREAM_HELLO_LEN, MSG_WAITALL) == STREAM_HELLO_LEN &&
+	    !memcmp(hello, STREAM_MAGIC, strlen(STREAM_MAGIC))) {
+		hello[STREAM_HELLO_LEN] = '\0';
+		pthread_mutex_lock(&incomings_lock);
+		for (struct incoming *in = incomings; in && !taken; in = in->next)
+			if (streq(in->token, hello + strlen(STREAM_MAGIC)) && in->stream_fd < 0 &&
+			    !in->ended) {
+				setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &none, sizeof(none));
+				stream_socket_options(fd);
+				in->stream_fd = fd;
+				taken = true;
+				pthread_cond_broadcast(&incomings_cond);
+			}
+		pthread_mutex_unlock(&incomings_lock);
+	}
+	if (!taken) {
+		log_err("relocation from %s: a stream for no migration waiting for one", peer);
+		close(fd);
+	}
+	return true;
 }
 
 static void send_error(struct tlschan *t, const char *msg)
@@ -690,19 +987,6 @@ static void send_error(struct tlschan *t, const char *msg)
 	tlschan_send_json(t, e);
 	json_decref(e);
 }
-
-/* Incoming migrations under way, for their disk connections: each has a
- * random token (sent to the source in the "ok" answer) that a disk request
- * must present, the incoming domain's name, and which disks to copy. */
-struct incoming {
-	char token[33];
-	char *name;               /* "NAME--incoming" */
-	json_t *answer;           /* {vdev: "copy"|"shared"} */
-	struct incoming *next;
-};
-
-static struct incoming *incomings;
-static pthread_mutex_t incomings_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static struct incoming *incoming_add(const char *name, json_t *answer)
 {
@@ -716,6 +1000,7 @@ static struct incoming *incoming_add(const char *name, json_t *answer)
 	for (size_t i = 0; i < sizeof(b); i++)
 		snprintf(in->token + 2 * i, 3, "%02x", b[i]);
 	in->answer = json_incref(answer);
+	in->stream_fd = -1;
 	pthread_mutex_lock(&incomings_lock);
 	in->next = incomings;
 	incomings = in;
@@ -734,6 +1019,8 @@ static void incoming_remove(struct incoming *in)
 			break;
 		}
 	pthread_mutex_unlock(&incomings_lock);
+	if (in->stream_fd >= 0)
+		close(in->stream_fd);
 	free(in->name);
 	json_decref(in->answer);
 	free(in);
@@ -876,28 +1163,34 @@ static int receive_check(struct receive *rc, json_t *begin, struct domcfg **ret_
 
 /* Answer "ok" (the source starts sending: disks first, if any, then the
  * memory), start the incoming domain into RC->d, paused, while the first
- * of the stream waits in the pipe and the connection, then load the
- * stream. If the domain cannot start, FD is shut down for reading (the
- * unframer stops) and the caller sends the reason and closes: the source's
+ * of the stream waits in the connection, then load the stream: relayed
+ * through T into a pipe, or DIRECT (the source asked for it and T is TLS)
+ * on a connection of its own that the source's QEMU opens to ours, with
+ * QEMU's TLS. If the domain cannot start, the unframer stops (a direct
+ * stream is cut) and the caller sends the reason and closes: the source's
  * sending fails at once and it reads why. */
-static int receive_domain(struct tlschan *t, int fd, const char *peer, json_t *begin,
+static int receive_domain(struct tlschan *t, const char *peer, bool tls, json_t *begin,
 			  struct receive *rc, char *errbuf, size_t errsize)
 {
 	struct domcfg *cfg = NULL;
 	struct domain_create_args a = { .config_path = "(migration)", .paused = true,
 					.incoming_fd = -1, .incoming_later = true };
-	struct unframer u = { .t = t, .peer = peer, .t0 = now_ms(), .lock = PTHREAD_MUTEX_INITIALIZER };
+	struct unframer u = { .t = t, .peer = peer, .t0 = now_ms(), .dst = -1,
+			      .direct = tls && json_is_true(json_object_get(begin, "direct")),
+			      .lock = PTHREAD_MUTEX_INITIALIZER };
 	_cleanup_json_ json_t *answer = NULL;
 	json_t *warnings = NULL, *ok;
 	char ignore[256];
-	int p[2] = { -1, -1 }, r;
+	int p[2] = { -1, -1 }, r, sfd;
 
 	r = receive_check(rc, begin, &cfg, &answer, errbuf, errsize);
 	if (r < 0)
 		return r;
-	rc->in = incoming_add(cfg->name, answer);
-	r = rc->in ? save_pipe(p) : -ENOMEM;
-	ok = r == 0 ? json_pack("{s:b,s:O,s:s}", "ok", 1, "disks", answer, "token", rc->in->token)
+	rc->in = u.in = incoming_add(cfg->name, answer);
+	u.stop = eventfd(0, EFD_CLOEXEC);
+	r = !rc->in || u.stop < 0 ? -ENOMEM : u.direct ? 0 : save_pipe(p);
+	ok = r == 0 ? json_pack("{s:b,s:O,s:s,s:b}", "ok", 1, "disks", answer, "token",
+				rc->in->token, "direct", u.direct)
 		    : NULL;
 	if (ok)
 		r = tlschan_send_json(t, ok);
@@ -910,6 +1203,8 @@ static int receive_domain(struct tlschan *t, int fd, const char *peer, json_t *b
 			close(p[0]);
 			close(p[1]);
 		}
+		if (u.stop >= 0)
+			close(u.stop);
 		domcfg_free(cfg);
 		snprintf(errbuf, errsize, "cannot start receiving: %s", strerror(-r));
 		return r;
@@ -917,14 +1212,27 @@ static int receive_domain(struct tlschan *t, int fd, const char *peer, json_t *b
 	a.cfg = cfg;
 	r = domain_create(&a, &rc->d, &warnings, errbuf, errsize);
 	json_decref(warnings);
-	if (r == 0) {
+	if (r == 0)
 		unframer_set_domain(&u, rc->d);
+	if (r == 0 && u.direct) {
+		r = qemu_tls_on(rc->d, true, NULL, errbuf, errsize);
+		if (r == 0)
+			r = stream_wait(rc->in, &sfd, errbuf, errsize);
+		if (r == 0)
+			r = save_receive(rc->d, sfd, errbuf, errsize);
+		if (r == 0)
+			qemu_tls_off(rc->d);
+	} else if (r == 0) {
 		r = save_receive(rc->d, p[0], errbuf, errsize);
 	}
-	if (r < 0)
-		shutdown(fd, SHUT_RD);  /* the unframer stops reading */
-	close(p[0]);                    /* and stops writing */
+	if (r < 0) {
+		eventfd_write(u.stop, 1);  /* the unframer stops reading */
+		stream_cut(rc->in);
+	}
+	if (p[0] >= 0)
+		close(p[0]);               /* and stops writing */
 	pthread_join(u.thread, NULL);
+	close(u.stop);
 	unframer_set_domain(&u, NULL);
 	pthread_mutex_destroy(&u.lock);
 	if (r == 0 && u.result < 0) {
@@ -967,7 +1275,7 @@ static void serve_disk(struct tlschan *t, int fd, json_t *req, const char *peer)
 }
 
 /* One request of the relocation protocol on channel T (over FD). */
-static void relocation_serve_chan(struct tlschan *t, int fd, const char *peer)
+static void relocation_serve_chan(struct tlschan *t, int fd, const char *peer, bool tls)
 {
 	_cleanup_json_ json_t *begin = NULL, *commit = NULL;
 	struct receive rc = { 0 };
@@ -988,7 +1296,7 @@ static void relocation_serve_chan(struct tlschan *t, int fd, const char *peer)
 	}
 	final_name = strdup(json_string_value(json_object_get(begin, "name")) ?: "");
 	log_info("incoming migration of %s from %s", final_name, peer);
-	r = receive_domain(t, fd, peer, begin, &rc, errbuf, sizeof(errbuf));
+	r = receive_domain(t, peer, tls, begin, &rc, errbuf, sizeof(errbuf));
 	incoming_remove(rc.in);
 	if (r < 0) {
 		log_err("incoming migration of %s from %s failed: %s", final_name, peer, errbuf);
@@ -1036,7 +1344,7 @@ static void relocation_serve(int fd, const char *peer)
 		log_err("relocation from %s refused: %s", peer, errbuf);
 		return;
 	}
-	relocation_serve_chan(t, fd, peer);
+	relocation_serve_chan(t, fd, peer, true);
 	tlschan_free(t);
 }
 
@@ -1045,7 +1353,7 @@ void relocation_serve_local(int fd)
 	struct tlschan *t = NULL;
 
 	if (tlschan_plain(fd, &t) == 0)
-		relocation_serve_chan(t, fd, "ssh");
+		relocation_serve_chan(t, fd, "ssh", false);
 	tlschan_free(t);
 }
 
@@ -1089,11 +1397,13 @@ static void *client_main(void *arg)
 	char peer[INET_ADDRSTRLEN] = "?";
 
 	inet_ntop(AF_INET, &c->peer.sin_addr, peer, sizeof(peer));
-	if (!host_allowed(&c->peer))
+	if (!host_allowed(&c->peer)) {
 		log_err("relocation from %s refused: not in relocation_hosts_allow", peer);
-	else
+		close(c->fd);
+	} else if (!stream_take(c->fd, peer)) {
 		relocation_serve(c->fd, peer);
-	close(c->fd);
+		close(c->fd);
+	}
 	free(c);
 	return NULL;
 }

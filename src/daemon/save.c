@@ -103,6 +103,33 @@ static int write_hashed(int fd, struct savefile_hash *h, const void *buf, size_t
 	return r < 0 ? r : savefile_hash_update(h, buf, len);
 }
 
+/* Hand FD to D's QEMU and start its migration into it. */
+static int start_migration(struct domain *d, int fd, char **qerr)
+{
+	int r = qmp_command_fd(d->qmp, "getfd", json_pack("{s:s}", "fdname", "domus-out"), fd, NULL,
+			       qerr, QMP_TIMEOUT_MS);
+	if (r == 0)
+		r = qmp_command(d->qmp, "migrate", json_pack("{s:s}", "uri", "fd:domus-out"), NULL,
+				qerr, QMP_TIMEOUT_MS);
+	return r;
+}
+
+int save_stream_fd(struct domain *d, int fd, char *errbuf, size_t errsize)
+{
+	_cleanup_free_ char *qerr = NULL;
+	int r = start_migration(d, fd, &qerr);
+
+	if (r < 0) {
+		snprintf(errbuf, errsize, "cannot send the domain's state: %s",
+			 qerr ? qerr : strerror(-r));
+		return r;
+	}
+	r = wait_migration(d, "sending the domain's state", MIGRATION_TIMEOUT_MS, errbuf, errsize);
+	if (r < 0)
+		qmp_command(d->qmp, "migrate_cancel", NULL, NULL, NULL, QMP_TIMEOUT_MS);
+	return r;
+}
+
 int save_stream(struct domain *d, int (*write)(void *ctx, const void *buf, size_t len),
 		void *ctx, char *errbuf, size_t errsize)
 {
@@ -115,12 +142,8 @@ int save_stream(struct domain *d, int (*write)(void *ctx, const void *buf, size_
 	r = save_pipe(p);
 	if (r < 0)
 		return r;
-	r = qmp_command_fd(d->qmp, "getfd", json_pack("{s:s}", "fdname", "domus-out"), p[1], NULL,
-			   &qerr, QMP_TIMEOUT_MS);
+	r = start_migration(d, p[1], &qerr);
 	close(p[1]);
-	if (r == 0)
-		r = qmp_command(d->qmp, "migrate", json_pack("{s:s}", "uri", "fd:domus-out"), NULL,
-				&qerr, QMP_TIMEOUT_MS);
 	/* Copy until QEMU closes its end: the stream is complete, or failed. */
 	while (r == 0) {
 		ssize_t n = read(p[0], buf, 1 << 20);
@@ -171,11 +194,12 @@ static int write_save(struct domain *d, int fd, const char *text, char *errbuf, 
 		r = write_hashed(fd, sink.h, text, strlen(text));
 	if (r < 0)
 		snprintf(errbuf, errsize, "cannot write the save file: %s", strerror(-r));
-	/* QEMU's default migration bandwidth cap (32 MiB/s) is for networks. */
+	/* QEMU's default migration bandwidth cap (32 MiB/s) is for networks;
+	 * a file is not encrypted (a failed migration may have left TLS on). */
 	if (r == 0)
 		qmp_command(d->qmp, "migrate-set-parameters",
-			    json_pack("{s:I}", "max-bandwidth", (json_int_t)1 << 40), NULL, NULL,
-			    QMP_TIMEOUT_MS);
+			    json_pack("{s:I,s:s}", "max-bandwidth", (json_int_t)1 << 40, "tls-creds", ""),
+			    NULL, NULL, QMP_TIMEOUT_MS);
 	if (r == 0)
 		r = save_stream(d, file_sink_write, &sink, errbuf, errsize);
 	savefile_hash_finish(sink.h, sha);

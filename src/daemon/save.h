@@ -49,4 +49,8 @@ int save_receive(struct domain *d, int fd, char *errbuf, size_t errsize);
 int save_stream(struct domain *d, int (*write)(void *ctx, const void *buf, size_t len),
 		void *ctx, char *errbuf, size_t errsize);
 
+/* The same straight into FD (a connected socket; passed to QEMU, not
+ * closed), with whatever TLS parameters D's QEMU has been given. */
+int save_stream_fd(struct domain *d, int fd, char *errbuf, size_t errsize);
+
 #endif

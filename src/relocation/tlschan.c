@@ -3,11 +3,14 @@
 #include "common/cleanup.h"
 #include "common/util.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,6 +63,24 @@ void tlschan_creds_free(struct tlschan_creds *c)
 		return;
 	gnutls_certificate_free_credentials(c->x509);
 	free(c);
+}
+
+int tlschan_write_dh_params(const char *path)
+{
+	gnutls_dh_params_t dh;
+	gnutls_datum_t pem = { 0 };
+	int r;
+
+	if (gnutls_dh_params_init(&dh) < 0)
+		return -ENOMEM;
+	r = gnutls_dh_params_import_raw(dh, &gnutls_ffdhe_2048_group_prime,
+					&gnutls_ffdhe_2048_group_generator) < 0 ||
+	    gnutls_dh_params_export2_pkcs3(dh, GNUTLS_X509_FMT_PEM, &pem) < 0 ? -EINVAL : 0;
+	if (r == 0)
+		r = write_file_atomic(path, pem.data, pem.size, 0644);
+	gnutls_free(pem.data);
+	gnutls_dh_params_deinit(dh);
+	return r;
 }
 
 /* Messages and frames go out as they are written, each in one piece: no
@@ -124,6 +145,71 @@ void tlschan_free(struct tlschan *t)
 	if (t->session)
 		gnutls_deinit(t->session);
 	free(t);
+}
+
+/* True if CERT matches NAME (when it is a nonempty string). */
+static bool matches(gnutls_x509_crt_t cert, const char *name)
+{
+	return *name && gnutls_x509_crt_check_hostname(cert, name);
+}
+
+int tlschan_peer_hostname(struct tlschan *t, char *buf, size_t len)
+{
+	const gnutls_datum_t *certs;
+	unsigned n = 0;
+	gnutls_x509_crt_t cert;
+	int r = -ENOENT;
+
+	certs = t->session ? gnutls_certificate_get_peers(t->session, &n) : NULL;
+	if (!certs || n == 0 || gnutls_x509_crt_init(&cert) < 0)
+		return -ENOENT;
+	if (gnutls_x509_crt_import(cert, &certs[0], GNUTLS_X509_FMT_DER) < 0) {
+		gnutls_x509_crt_deinit(cert);
+		return -EINVAL;
+	}
+	for (unsigned i = 0; r < 0; i++) {
+		char san[256];
+		size_t sz = sizeof(san) - 1;
+		int type = gnutls_x509_crt_get_subject_alt_name(cert, i, san, &sz, NULL);
+
+		if (type == GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE)
+			break;
+		if (type == GNUTLS_SAN_DNSNAME) {
+			san[sz] = '\0';
+			if (matches(cert, san) && snprintf(buf, len, "%s", san) < (int)len)
+				r = 0;
+		} else if (type == GNUTLS_SAN_IPADDRESS && (sz == 4 || sz == 16)) {
+			char ip[INET6_ADDRSTRLEN];
+			if (inet_ntop(sz == 4 ? AF_INET : AF_INET6, san, ip, sizeof(ip)) &&
+			    matches(cert, ip) && snprintf(buf, len, "%s", ip) < (int)len)
+				r = 0;
+		}
+	}
+	if (r < 0) {
+		size_t sz = len;
+		if (gnutls_x509_crt_get_dn_by_oid(cert, GNUTLS_OID_X520_COMMON_NAME, 0, 0, buf, &sz) == 0 &&
+		    matches(cert, buf))
+			r = 0;
+	}
+	gnutls_x509_crt_deinit(cert);
+	return r;
+}
+
+int tlschan_wait(struct tlschan *t, int stop_fd, int ms)
+{
+	struct pollfd p[2] = { { .fd = t->fd, .events = POLLIN }, { .fd = stop_fd, .events = POLLIN } };
+	int n;
+
+	if (t->session && gnutls_record_check_pending(t->session) > 0)
+		return 1;
+	do
+		n = poll(p, stop_fd >= 0 ? 2 : 1, ms);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -errno;
+	if (stop_fd >= 0 && p[1].revents)
+		return -ECANCELED;
+	return n > 0;
 }
 
 void tlschan_set_timeout(struct tlschan *t, int ms)

@@ -23,6 +23,11 @@ struct tlschan;
 int tlschan_creds_load(const char *dir, struct tlschan_creds **ret);
 void tlschan_creds_free(struct tlschan_creds *c);
 
+/* Write the RFC 7919 ffdhe2048 group to PATH as PKCS#3 PEM (atomically),
+ * for a TLS server that would otherwise generate its own DH parameters
+ * (QEMU's takes a second for it). Returns 0 or -errno. */
+int tlschan_write_dh_params(const char *path);
+
 /* TLS handshake on the connected socket FD (not taken), as SERVER or client,
  * requiring and verifying the peer's certificate. ERRBUF says why it failed. */
 int tlschan_open(int fd, struct tlschan_creds *c, bool server, int timeout_ms,
@@ -31,6 +36,18 @@ void tlschan_free(struct tlschan *t);
 
 /* A channel without TLS on the connected socket FD (not taken). */
 int tlschan_plain(int fd, struct tlschan **ret);
+
+/* The name to check the peer's certificate against when another TLS
+ * client (QEMU's migration) connects to the same peer: a DNS name or an
+ * address from its subjectAltName, else its common name, whichever the
+ * certificate matches. -ENOENT on a plain channel or without one. */
+int tlschan_peer_hostname(struct tlschan *t, char *buf, size_t len);
+
+/* Wait up to MS milliseconds (< 0: no limit) for something to read: 1
+ * if there is (or the stream ended), 0 if not, -ECANCELED if STOP_FD (if
+ * >= 0) became readable first, -errno. The session is not touched, so a
+ * thread waiting here can be stopped while another still writes. */
+int tlschan_wait(struct tlschan *t, int stop_fd, int ms);
 
 /* Reads give up after MS milliseconds without data (0: never). */
 void tlschan_set_timeout(struct tlschan *t, int ms);

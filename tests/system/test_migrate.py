@@ -79,6 +79,8 @@ def test_live_migration_shared_storage(hosts):
         ga.exec("i=0; while :; do i=$((i+1)); echo $i > /tmp/c; sleep 0.05; done >/dev/null 2>&1 &")
     p = a.inst.run("migrate", "--live", "mover", ADDR_B, timeout=300)
     assert "migration to 10.88.0.2 completed" in p.stderr
+    # QEMU sent its memory itself, over its own TLS connection.
+    assert "memory stream direct" in p.stderr, p.stderr
     assert "mover" not in domains(a.inst)
     assert qemu_pids(a.inst) == []
     dom = domains(b.inst)["mover"]
@@ -110,6 +112,20 @@ def test_refused_host_keeps_the_domain(hosts):
     assert "not in relocation_hosts_allow" in b.inst.run("dmesg").stdout
     with agent(a.inst, "stay") as ga:
         assert ga.exec("true")[0] == 0
+
+
+def test_stray_stream_connection_is_closed(hosts):
+    """A connection that claims to carry a migration's memory stream but
+    names no migration waiting for one is closed at once, and logged."""
+    a, b = hosts
+    probe = ("import socket; s = socket.create_connection(('%s', 8002), timeout=20); "
+             "s.sendall(b'DOMUSMIG' + b'0' * 32); print(repr(s.recv(16)))" % ADDR_B)
+    assert a.sh("python3", "-c", probe).stdout.strip() == "b''"
+    assert "a stream for no migration waiting for one" in b.inst.run("dmesg").stdout
+    guest_on(a, "after")  # the service still works
+    p = a.inst.run("migrate", "--live", "after", ADDR_B, timeout=300)
+    assert "memory stream direct" in p.stderr, p.stderr
+    assert domains(b.inst)["after"]["state"] == "running"
 
 
 def test_target_missing_bridge_keeps_the_domain(hosts):
@@ -231,6 +247,7 @@ def test_migrate_through_ssh_command(hosts, tmp_path):
     assert domains(a.inst)["tunnelled"]["state"] == "running"
     p = a.inst.run("migrate", "--live", "-s", str(fake), "tunnelled", "b", timeout=300)
     assert "migration to b completed" in p.stderr, p.stderr
+    assert "memory stream relayed" in p.stderr, p.stderr  # through ssh, not around it
     assert "tunnelled" not in domains(a.inst)
     with agent(b.inst, "tunnelled") as ga:
         rc, out, _ = ga.exec("cat /tmp/mark")

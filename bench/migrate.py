@@ -185,7 +185,7 @@ def hand_argv(argv, workdir, incoming, disk=None):
     if incoming:
         if not disk:
             out.remove("-S")
-        out += ["-incoming", f"tcp:{ADDR_B}:{MIGRATION_PORT}"]
+        out += ["-incoming", "defer"]
     return out
 
 
@@ -198,6 +198,39 @@ def start_hand_qemu(host, argv, workdir, incoming, disk=None):
     host.sh("ip", "link", "set", tap, "master", "xenbr0")
     host.sh("ip", "link", "set", tap, "up")
     return p, qmp
+
+
+def qemu_tls_dirs(lab):
+    """Per host, the host's relocation certificate under the file names of
+    QEMU's tls-creds-x509 (as Domus links them), with the RFC 7919 group as
+    DH parameters (certtool --get-dh-params), for QEMU by hand with TLS."""
+    out = certtool_out("--get-dh-params")
+    dh = out[out.index("-----BEGIN DH PARAMETERS-----"):]
+    dirs = {}
+    for h in ("a", "b"):
+        d = lab.base / f"qemu-tls-{h}"
+        d.mkdir(exist_ok=True)
+        pki = lab.base / "pki" / h
+        for name, src in (("ca-cert.pem", "ca-cert.pem"), ("server-cert.pem", "cert.pem"),
+                          ("server-key.pem", "key.pem"), ("client-cert.pem", "cert.pem"),
+                          ("client-key.pem", "key.pem")):
+            if not (d / name).exists():
+                (d / name).symlink_to(pki / src)
+        (d / "dh-params.pem").write_text(dh)
+        dirs[h] = d
+    return dirs
+
+
+def certtool_out(*args):
+    return subprocess.run(["certtool", *args], check=True, capture_output=True,
+                          text=True).stdout
+
+
+def qemu_tls_on(qmp, endpoint, d, hostname=None):
+    """TLS for QMP's migration (and objects named tls0) as Domus sets it up."""
+    qmp.cmd("object-add", **{"qom-type": "tls-creds-x509", "id": "tls0", "endpoint": endpoint,
+                             "dir": str(d), "verify-peer": True})
+    qmp.cmd("migrate-set-parameters", **{"tls-creds": "tls0", "tls-hostname": hostname or ""})
 
 
 def poll(predicate, timeout, what, period=0.01):
@@ -219,17 +252,20 @@ def hand_disks(wa, wb):
     return wa / "root.raw", wb / "root.raw"
 
 
-def migrate_local(qa, qb):
+def migrate_local(qa, qb, tls):
     """Mirror disk0 of A into B's export, migrate with pause-before-switchover,
-    end the mirror in the pause, resume B. Returns the disk's sync time (ms)."""
+    end the mirror in the pause, resume B. Returns the disk's sync time (ms).
+    TLS: the export too (tls0 objects, as for the migration)."""
+    crypt = {"tls-creds": "tls0"} if tls else {}
     qb.cmd("nbd-server-start", addr={"type": "inet", "data": {"host": ADDR_B,
-                                                              "port": str(NBD_PORT)}})
+                                                              "port": str(NBD_PORT)}}, **crypt)
     qb.cmd("nbd-server-add", device="disk0", writable=True)
     qa.cmd("migrate-set-capabilities", capabilities=[
         {"capability": "pause-before-switchover", "state": True}])
     t0 = time.monotonic()
     qa.cmd("blockdev-add", driver="nbd", **{"node-name": "mig0"}, export="disk0",
-           server={"type": "inet", "host": ADDR_B, "port": str(NBD_PORT)})
+           server={"type": "inet", "host": ADDR_B, "port": str(NBD_PORT)},
+           **(dict(crypt, **{"tls-hostname": "b"}) if tls else {}))
     qa.cmd("blockdev-mirror", **{"job-id": "mig0"}, device="disk0", target="mig0", sync="full")
     poll(lambda: any(j["device"] == "mig0" and j.get("ready")
                      for j in qa.cmd("query-block-jobs")), 600, "the mirror in sync")
@@ -247,7 +283,8 @@ def migrate_local(qa, qb):
     return sync
 
 
-def qemu_run(lab, argv, dirty, n, local):
+def qemu_run(lab, argv, dirty, n, local, tls_dirs=None):
+    """QEMU by hand; with TLS_DIRS ({host: dir}), over QEMU's own TLS."""
     a, b = lab.a, lab.b
     wa, wb = lab.base / f"hand{n}-a", lab.base / f"hand{n}-b"
     da, db = hand_disks(wa, wb) if local else (None, None)
@@ -260,9 +297,13 @@ def qemu_run(lab, argv, dirty, n, local):
         stream = guest_up(lab, wa / "qga.sock", dirty)
         pb, qb = start_hand_qemu(b, argv, wb, True, db)
         qa.cmd("migrate-set-parameters", **{"downtime-limit": 300, "max-bandwidth": 1 << 40})
+        if tls_dirs:
+            qemu_tls_on(qb, "server", tls_dirs["b"])
+            qemu_tls_on(qa, "client", tls_dirs["a"], "b")
+        qb.cmd("migrate-incoming", uri=f"tcp:{ADDR_B}:{MIGRATION_PORT}")
         t0 = time.monotonic()
         if local:
-            sync = migrate_local(qa, qb)
+            sync = migrate_local(qa, qb, bool(tls_dirs))
         else:
             sync = NAN
             qa.cmd("migrate", uri=f"tcp:{ADDR_B}:{MIGRATION_PORT}")
@@ -312,19 +353,26 @@ def pin_bridge_macs(lab):
 def main():
     runs = int(os.environ.get("BENCH_RUNS", "3"))
     cases = os.environ.get("BENCH_CASES", "shared/idle shared/dirty local/idle local/dirty").split()
+    peers = os.environ.get("BENCH_PEERS", "qemu qemu-tls").split()
     logdir = LOGS / "bench-migrate"
     shutil.rmtree(logdir, ignore_errors=True)
     logdir.mkdir(parents=True)
     lab = Lab(logdir)
     table = {}
     try:
+        stream = os.environ.get("BENCH_DOMUS_STREAM")  # domus.conf migration_stream on A
+        if stream:
+            conf = lab.a.inst.root / "etc/domus/domus.conf"
+            lab.a.inst.run("daemon", "stop")
+            lab.a.start(conf.read_text() + f'migration_stream = "{stream}"\n')
         pin_bridge_macs(lab)
         lab.san_lv("web-root", "40M", KIT["rootfs.img"])
         lab.serve("web-root", 10809)
         local_vgs(lab)
+        tls_dirs = qemu_tls_dirs(lab)
         for case in cases:
             local, dirty = case.startswith("local/"), case.endswith("/dirty")
-            dom, hand, failed = [], [], {"domus": 0, "qemu": 0}
+            dom, hand, failed = [], {p: [] for p in peers}, {"domus": 0, **{p: 0 for p in peers}}
             for n in range(runs):
                 try:
                     r, argv = domus_run(lab, dirty, local)
@@ -335,13 +383,15 @@ def main():
                     print(f"{case} domus run {n + 1} FAILED: {e}", flush=True)
                     domus_cleanup(lab)
                     continue
-                try:
-                    r = qemu_run(lab, argv, dirty, f"{case.replace('/', '-')}{n}", local)
-                    hand.append(r)
-                    print(f"{case} qemu  run {n + 1}: {json.dumps(r)}", flush=True)
-                except Exception as e:
-                    failed["qemu"] += 1
-                    print(f"{case} qemu  run {n + 1} FAILED: {e}", flush=True)
+                for peer in peers:
+                    try:
+                        r = qemu_run(lab, argv, dirty, f"{case.replace('/', '-')}{n}{peer}", local,
+                                     tls_dirs if peer == "qemu-tls" else None)
+                        hand[peer].append(r)
+                        print(f"{case} {peer} run {n + 1}: {json.dumps(r)}", flush=True)
+                    except Exception as e:
+                        failed[peer] += 1
+                        print(f"{case} {peer} run {n + 1} FAILED: {e}", flush=True)
             table[case] = (dom, hand, failed)
     finally:
         lab.close()
@@ -366,20 +416,22 @@ def report(table, runs):
           "pause-before-switchover). sync = until the disk copy is in sync; local before = "
           "orch - sync - after. tcp gap: over the runs whose stream came through whole "
           "(stream ok).")
-    print(f"{'case':<16}{'who':<7}{'downtime':>9}{'tcp gap':>9}{'total':>8}{'qemu tot':>9}"
+    print(f"{'case':<16}{'who':<9}{'downtime':>9}{'tcp gap':>9}{'total':>8}{'qemu tot':>9}"
           f"{'switch':>7}{'sync':>6}{'orch':>7}{'connect':>8}{'before':>7}{'after':>7}  stream ok")
     for case, (dom, hand, failed) in table.items():
-        for who, rs in (("domus", dom), ("qemu", hand)):
+        for who, rs in (("domus", dom), *hand.items()):
             v = [med(rs, k) for k in keys]
-            print(f"{case:<16}{who:<7}" + "".join(cell(x, w) for x, w in zip(v, widths)) +
+            print(f"{case:<16}{who:<9}" + "".join(cell(x, w) for x, w in zip(v, widths)) +
                   f"  {sum(r['ok'] for r in rs)}/{len(rs)}" +
                   (f"  ({failed[who]} run(s) FAILED)" if failed[who] else ""))
-        d, q = [med(dom, k) for k in ("downtime", "gap", "total")], \
-            [med(hand, k) for k in ("downtime", "gap", "total")]
-        sync = f"; Domus disk sync {med(dom, 'sync'):.0f} ms" if case.startswith("local/") else ""
-        print(f"{'':<16}ratio  Domus/QEMU: downtime {ratio(d[0], q[0])}, tcp gap "
-              f"{ratio(d[1], q[1])}, total {ratio(d[2], q[2])}; Domus total - QEMU-by-hand "
-              f"total = {d[2] - q[2]:.0f} ms{sync}")
+        d = [med(dom, k) for k in ("downtime", "gap", "total")]
+        for peer, rs in hand.items():
+            q = [med(rs, k) for k in ("downtime", "gap", "total")]
+            print(f"{'':<16}ratio  Domus/{peer}: downtime {ratio(d[0], q[0])}, tcp gap "
+                  f"{ratio(d[1], q[1])}, total {ratio(d[2], q[2])}; Domus total - {peer} "
+                  f"total = {d[2] - q[2]:.0f} ms")
+        if case.startswith("local/"):
+            print(f"{'':<16}Domus disk sync {med(dom, 'sync'):.0f} ms")
 
 
 if __name__ == "__main__":

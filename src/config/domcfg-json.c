@@ -10,6 +10,7 @@
 #include "common/util.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -31,9 +32,9 @@ static json_t *disk_to_json(const struct disk_spec *d)
 			 "phy", d->phy);
 }
 
-static json_t *vif_to_json(const struct vif_spec *v)
+json_t *domcfg_vif_to_json(const struct vif_spec *v)
 {
-	return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
+	json_t *j = json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
 			 "mac", str_or_null(v->mac),
 			 "bridge", str_or_null(v->bridge),
 			 "ip", str_or_null(v->ip),
@@ -43,6 +44,14 @@ static json_t *vif_to_json(const struct vif_spec *v)
 			 "script", str_or_null(v->script),
 			 "type", str_or_null(v->type),
 			 "gatewaydev", str_or_null(v->gatewaydev));
+
+	if (j && v->port &&
+	    (json_object_set_new(j, "port", json_string(v->port)) < 0 ||
+	     json_object_set_new(j, "devid", json_integer(v->devid)) < 0)) {
+		json_decref(j);
+		return NULL;
+	}
+	return j;
 }
 
 /* Append MAKE(item) for N items; false on allocation failure. */
@@ -56,9 +65,9 @@ static json_t *vif_to_json(const struct vif_spec *v)
 
 json_t *domcfg_to_json(const struct domcfg *c)
 {
-	json_t *disks = json_array(), *vifs = json_array(), *warnings = json_array();
+	json_t *disks = json_array(), *vifs = json_array(), *warnings = json_array(), *j;
 	bool ok = FILL_ARRAY(disks, c->disks, c->n_disks, disk_to_json) &&
-		  FILL_ARRAY(vifs, c->vifs, c->n_vifs, vif_to_json);
+		  FILL_ARRAY(vifs, c->vifs, c->n_vifs, domcfg_vif_to_json);
 
 	for (char **w = c->warnings; ok && w && *w; w++)
 		ok = json_array_append_new(warnings, json_string(*w)) == 0;
@@ -69,7 +78,7 @@ json_t *domcfg_to_json(const struct domcfg *c)
 		return NULL;
 	}
 	/* json_pack steals the "o" references, even on failure */
-	return json_pack("{s:s, s:o, s:s, s:I, s:I, s:i, s:i, s:o, s:o, s:o, s:o, s:o, s:o,"
+	j = json_pack("{s:s, s:o, s:s, s:I, s:I, s:i, s:i, s:o, s:o, s:o, s:o, s:o, s:o,"
 			 " s:o, s:o, s:s, s:s, s:s, s:o, s:i, s:i, s:o, s:b, s:o, s:i, s:o, s:o}",
 			 "name", c->name,
 			 "uuid", str_or_null(c->uuid),
@@ -98,6 +107,12 @@ json_t *domcfg_to_json(const struct domcfg *c)
 			 "vncdisplay", (int)c->vncdisplay,
 			 "warnings", warnings,
 			 "raw", c->raw ? json_incref(c->raw) : json_object());
+
+	if (j && c->nic_ports && json_object_set_new(j, "nic_ports", json_integer(c->nic_ports)) < 0) {
+		json_decref(j);
+		return NULL;
+	}
+	return j;
 }
 
 /* Copy the string member KEY of O (null or absent: NULL) into *FIELD. */
@@ -198,8 +213,33 @@ static int vif_from_json(json_t *o, struct vif_spec *v)
 	    (r = get_str(o, "ip", &v->ip)) < 0 || (r = get_str(o, "vifname", &v->vifname)) < 0 ||
 	    (r = get_str(o, "model", &v->model)) < 0 || (r = get_str(o, "rate", &v->rate)) < 0 ||
 	    (r = get_str(o, "script", &v->script)) < 0 || (r = get_str(o, "type", &v->type)) < 0 ||
-	    (r = get_str(o, "gatewaydev", &v->gatewaydev)) < 0)
+	    (r = get_str(o, "gatewaydev", &v->gatewaydev)) < 0 || (r = get_str(o, "port", &v->port)) < 0)
 		return r;
+	if (v->port) {
+		uint64_t devid;
+		unsigned n;
+		int end = 0;
+
+		if (get_uint(o, "devid", 0, DOMCFG_VIF_DEVID_MAX, &devid) < 0 ||
+		    (sscanf(v->port, "np%u%n", &n, &end) != 1 && sscanf(v->port, "hp%u%n", &n, &end) != 1) ||
+		    v->port[end] != '\0' || n > DOMCFG_VIF_DEVID_MAX)
+			return -EINVAL;
+		v->devid = (unsigned)devid;
+	}
+	return 0;
+}
+
+/* Carried placements (vif ports) are all or none, without two NICs on a
+ * device id or a port. */
+static int placements_valid(const struct domcfg *c)
+{
+	for (size_t i = 0; i < c->n_vifs; i++) {
+		if (!c->vifs[i].port != !c->vifs[0].port)
+			return -EINVAL;
+		for (size_t k = 0; c->vifs[i].port && k < i; k++)
+			if (c->vifs[k].devid == c->vifs[i].devid || streq(c->vifs[k].port, c->vifs[i].port))
+				return -EINVAL;
+	}
 	return 0;
 }
 
@@ -228,7 +268,10 @@ static int devices_from_json(json_t *j, struct domcfg *c)
 			return r;
 		}
 	}
-	return 0;
+	if (json_object_get(j, "nic_ports") &&
+	    (r = get_unsigned(j, "nic_ports", DOMCFG_VIF_DEVID_MAX, &c->nic_ports)) < 0)
+		return r;
+	return placements_valid(c);
 }
 
 static int warnings_from_json(json_t *j, struct domcfg *c)

@@ -20,6 +20,7 @@
 #define DOMCFG_MEMORY_MIN_MB 16
 #define DOMCFG_MEMORY_MAX_MB (1024 * 1024)  /* 1 TiB */
 #define DOMCFG_VCPUS_MAX 128
+#define DOMCFG_VIF_DEVID_MAX 255  /* device ids and port numbers carried in vifs */
 
 enum dom_type { DOM_TYPE_PV, DOM_TYPE_PVH, DOM_TYPE_HVM };
 
@@ -69,6 +70,14 @@ struct vif_spec {
 	char *script;
 	char *type;          /* "vif" or "ioemu", or NULL */
 	char *gatewaydev;
+	/* Where the NIC sits in a running domain, carried by save and
+	 * migration so that the domain brought back has the same devices
+	 * after NICs were attached or detached: its device id and PCIe root
+	 * port, "npN" (the port of boot-time NIC N) or "hpN" (hot-plug port
+	 * N). Configs users write leave port NULL: vif I is device I on
+	 * "npI". */
+	unsigned devid;
+	char *port;
 };
 
 struct domcfg {
@@ -88,6 +97,8 @@ struct domcfg {
 	size_t n_disks;
 	struct vif_spec *vifs;
 	size_t n_vifs;
+	unsigned nic_ports;      /* boot-time NIC ports to create (carried, with vif
+				  * ports); 0: n_vifs */
 	enum dom_action on_poweroff;  /* default destroy */
 	enum dom_action on_reboot;    /* default restart */
 	enum dom_action on_crash;     /* default destroy */
@@ -138,6 +149,9 @@ int vif_rate_parse(const char *rate, uint64_t *ret_bytes_per_sec, uint64_t *ret_
 
 json_t *domcfg_to_json(const struct domcfg *c);
 int domcfg_from_json(json_t *j, struct domcfg **ret);
+
+/* One vif as domcfg_to_json writes it in "vifs" (new reference, or NULL). */
+json_t *domcfg_vif_to_json(const struct vif_spec *v);
 
 const char *dom_type_name(enum dom_type t);           /* "pv", "pvh", "hvm" */
 const char *dom_action_name(enum dom_action a);       /* "destroy", "rename-restart"... */

@@ -29,6 +29,7 @@ void vif_spec_release(struct vif_spec *v)
 	free(v->script);
 	free(v->type);
 	free(v->gatewaydev);
+	free(v->port);
 	*v = (struct vif_spec){ 0 };
 }
 

@@ -539,7 +539,16 @@ static int plan_nics(const struct domcfg *c, int domid, struct launch_plan *p, c
 	for (size_t i = 0; i < c->n_vifs; i++) {
 		const struct vif_spec *v = &c->vifs[i];
 		const char *model = qemu_nic_model(v->model, c->type);
+		unsigned devid = v->port ? v->devid : (unsigned)i, n;
 
+		if (v->port && (c->type == DOM_TYPE_HVM ||
+				!(sscanf(v->port, QEMU_NIC_PORT_PREFIX "%u", &n) == 1
+					  ? n < (c->nic_ports ? c->nic_ports : c->n_vifs)
+					  : sscanf(v->port, QEMU_HOTPLUG_PORT_PREFIX "%u", &n) == 1 &&
+						    n < QEMU_HOTPLUG_PORTS))) {
+			snprintf(errbuf, errsize, "vif %zu: no port '%s' in this domain", i, v->port);
+			return -EINVAL;
+		}
 		if (!model) {
 			snprintf(errbuf, errsize, "vif %zu: unknown model '%s'", i, v->model);
 			return -EINVAL;
@@ -553,8 +562,8 @@ static int plan_nics(const struct domcfg *c, int domid, struct launch_plan *p, c
 				return r;
 			}
 		}
-		p->ifnames[i] = v->vifname ? strdup(v->vifname) : strprintf("vif%d.%zu", domid, i);
-		p->macs[i] = v->mac ? strdup(v->mac) : domain_stable_mac(c->name, i);
+		p->ifnames[i] = v->vifname ? strdup(v->vifname) : strprintf("vif%d.%u", domid, devid);
+		p->macs[i] = v->mac ? strdup(v->mac) : domain_stable_mac(c->name, devid);
 		p->n_nics = i + 1;
 		if (!p->ifnames[i] || !p->macs[i])
 			return -ENOMEM;
@@ -577,7 +586,8 @@ static int plan_nics(const struct domcfg *c, int domid, struct launch_plan *p, c
 						.model = model,
 						.all_vlans = v->bridge && p->bridge_specs[i].n_trunks,
 						.no_offload = v->bridge &&
-							p->bridge_kinds[i] == NET_BRIDGE_OVS };
+							p->bridge_kinds[i] == NET_BRIDGE_OVS,
+						.devid = devid, .port = v->port };
 	}
 	return 0;
 }
@@ -1063,7 +1073,8 @@ static int attach_port(struct domain *d, const struct launch_plan *plan, size_t 
 {
 	const struct vif_spec *v = &d->cfg->vifs[i];
 	char owner[9], nerr[300];
-	struct net_port port = { .owner = owner, .domid = d->domid, .devid = (unsigned)i,
+	struct net_port port = { .owner = owner, .domid = d->domid,
+				 .devid = v->port ? v->devid : (unsigned)i,
 				 .ifname = plan->ifnames[i], .mac = plan->macs[i], .ip = v->ip };
 	int r;
 
@@ -1114,6 +1125,7 @@ static int launch(struct domain *d, const struct domain_create_args *a, char *er
 			.n_disks = plan.n_disks,
 			.nics = plan.nics,
 			.n_nics = plan.n_nics,
+			.n_nic_ports = d->cfg->nic_ports ? d->cfg->nic_ports : d->cfg->n_vifs,
 			.incoming = a->incoming_fd >= 0 || a->incoming_later,
 			.boot_kernel = boot.kernel,
 			.boot_ramdisk = boot.initrd,

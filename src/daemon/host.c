@@ -124,6 +124,13 @@ static int conf_relocation(const struct xlcfg *cfg, struct daemon *d, char *errb
 	d->conf.migration_max_downtime_ms = v && v->type == XLCFG_NUMBER && v->num > 0 ? (unsigned)v->num : 300;
 	v = cfg ? xlcfg_get(cfg, "migration_bandwidth") : NULL;
 	d->conf.migration_bandwidth_mib = v && v->type == XLCFG_NUMBER && v->num > 0 ? (unsigned)v->num : 0;
+	v = cfg ? xlcfg_get(cfg, "migration_stream") : NULL;
+	if (v && (v->type != XLCFG_STRING || (!streq(v->str, "direct") && !streq(v->str, "relayed")))) {
+		snprintf(errbuf, errsize, "%s: migration_stream must be \"direct\" or \"relayed\"",
+			 d->paths.conf_file);
+		return -EINVAL;
+	}
+	d->conf.migration_relayed = v && streq(v->str, "relayed");
 	return 0;
 }
 

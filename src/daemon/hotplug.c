@@ -49,12 +49,14 @@ static json_t *vifs_from_cfg(struct domain *d)
 
 	for (size_t i = 0; a && i < d->cfg->n_vifs; i++) {
 		const struct vif_spec *v = &d->cfg->vifs[i];
-		_cleanup_free_ char *mac = v->mac ? strdup(v->mac) : generated_mac(d->name, i);
+		unsigned devid = v->port ? v->devid : (unsigned)i;
+		_cleanup_free_ char *mac = v->mac ? strdup(v->mac) : generated_mac(d->name, devid);
 		_cleanup_free_ char *ifname = v->vifname ? strdup(v->vifname)
-							 : strprintf("vif%d.%zu", d->domid, i);
+							 : strprintf("vif%d.%u", d->domid, devid);
 		_cleanup_free_ char *port = d->cfg->type == DOM_TYPE_HVM ? NULL
+					    : v->port ? strdup(v->port)
 					    : strprintf(QEMU_NIC_PORT_PREFIX "%zu", i);
-		json_array_append_new(a, json_pack("{s:i,s:s?,s:s?,s:s?,s:b,s:s?}", "devid", (int)i,
+		json_array_append_new(a, json_pack("{s:i,s:s?,s:s?,s:s?,s:b,s:s?}", "devid", (int)devid,
 						   "mac", mac, "bridge", v->bridge, "ifname",
 						   ifname, "hotplug", 0, "port", port));
 	}
@@ -97,7 +99,7 @@ static int qmp(struct domain *d, const char *cmd, json_t *args, char *errbuf, si
  * NIC that was detached), or NULL. */
 static const char *free_port(struct domain *d, json_t *vifs, char buf[16])
 {
-	int n = QEMU_HOTPLUG_PORTS + (int)d->cfg->n_vifs;
+	int n = QEMU_HOTPLUG_PORTS + (int)(d->cfg->nic_ports ? d->cfg->nic_ports : d->cfg->n_vifs);
 
 	for (int i = 0; i < n; i++) {
 		json_t *v;
@@ -224,17 +226,11 @@ static int plug(struct domain *d, struct nic_plan *p, char *errbuf, size_t errsi
 		qmp(d, "netdev_del", json_pack("{s:s}", "id", p->netdev), nerr, sizeof(nerr));
 		return r;
 	}
-	dev = json_pack("{s:s,s:s,s:s,s:s}", "driver", p->model, "id", p->id, "netdev", p->netdev,
-			"mac", p->mac);
-	if (dev && p->port)
-		json_object_set_new(dev, "bus", json_string(p->port));
-	if (dev && streq(p->model, "virtio-net-pci")) {
-		json_object_set_new(dev, "romfile", json_string(""));
-		if (p->kind == NET_BRIDGE_OVS)
-			json_object_set_new(dev, "csum", json_false());
-		if (p->bridge.n_trunks)
-			json_object_set_new(dev, "ctrl_vlan", json_false());
-	}
+	dev = qemu_nic_device(&(struct qemu_nic){ .mac = p->mac, .model = p->model,
+						  .all_vlans = p->bridge.n_trunks > 0,
+						  .no_offload = p->kind == NET_BRIDGE_OVS,
+						  .devid = (unsigned)p->devid, .port = p->port },
+			      p->netdev);
 	r = qmp(d, "device_add", dev, errbuf, errsize);
 	if (r < 0) {
 		net_port_release(owner, d->domid, p->devid);
@@ -256,10 +252,12 @@ int domain_nic_attach(struct domain *d, const char *spec, int *ret_devid, char *
 	if (r == 0)
 		r = plug(d, &p, errbuf, errsize);
 	if (r == 0) {
-		json_array_append_new(vifs, json_pack("{s:i,s:s,s:s,s:s,s:b,s:s,s:s?}", "devid",
+		/* "vif": the spec, for a save or migration to carry the NIC. */
+		json_array_append_new(vifs, json_pack("{s:i,s:s,s:s,s:s,s:b,s:s,s:s?,s:o*}", "devid",
 						      p.devid, "mac", p.mac, "bridge", p.v.bridge,
 						      "ifname", p.ifname, "hotplug", 1, "netdev",
-						      p.netdev, "port", p.port));
+						      p.netdev, "port", p.port, "vif",
+						      domcfg_vif_to_json(&p.v)));
 		vifs_save(d, vifs);
 		*ret_devid = p.devid;
 	}
@@ -372,4 +370,51 @@ bool domain_nics_changed(struct domain *d)
 	_cleanup_json_ json_t *boot = now ? vifs_from_cfg(d) : NULL;
 
 	return now && !json_equal(now, boot);
+}
+
+/* The config's vif (JSON, as in CFG_VIFS) of boot-time NIC DEVID. */
+static json_t *boot_vif(struct domain *d, json_t *cfg_vifs, int devid)
+{
+	for (size_t i = 0; i < d->cfg->n_vifs; i++)
+		if ((d->cfg->vifs[i].port ? (int)d->cfg->vifs[i].devid : (int)i) == devid)
+			return json_array_get(cfg_vifs, i);
+	return NULL;
+}
+
+int domain_nic_carry(struct domain *d, json_t *cfg)
+{
+	_cleanup_json_ json_t *vifs = NULL, *out = json_array();
+	json_t *v;
+	size_t k;
+	int r = 0;
+
+	if (!domain_nics_changed(d))
+		return 0;
+	if (d->cfg->type == DOM_TYPE_HVM)
+		return -EOPNOTSUPP;
+	pthread_mutex_lock(&hotplug_lock);
+	vifs = vifs_load(d);
+	json_array_foreach(vifs, k, v) {
+		json_t *spec = json_is_true(json_object_get(v, "hotplug"))
+			? json_object_get(v, "vif")
+			: boot_vif(d, json_object_get(cfg, "vifs"),
+				   (int)json_integer_value(json_object_get(v, "devid")));
+		json_t *c = json_deep_copy(spec);
+
+		if (!c || !out || json_object_set(c, "mac", json_object_get(v, "mac")) < 0 ||
+		    json_object_set(c, "devid", json_object_get(v, "devid")) < 0 ||
+		    json_object_set(c, "port", json_object_get(v, "port")) < 0 ||
+		    json_array_append_new(out, c) < 0) {
+			json_decref(c);
+			r = -ENOMEM;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&hotplug_lock);
+	if (r == 0 && (!vifs || json_object_set(cfg, "vifs", out) < 0 ||
+		       json_object_set_new(cfg, "nic_ports",
+					   json_integer(d->cfg->nic_ports ? d->cfg->nic_ports
+									 : d->cfg->n_vifs)) < 0))
+		r = -ENOMEM;
+	return r;
 }

@@ -22,7 +22,13 @@ int domain_nic_detach(struct domain *d, const char *which, char *errbuf, size_t 
 json_t *domain_nic_list(struct domain *d);
 
 /* True if D's NICs are no longer those of its config (attached or detached
- * since it started): save and migration cannot carry that yet. */
+ * since it started). */
 bool domain_nics_changed(struct domain *d);
+
+/* If D's NICs changed, rewrite CFG (D's config as JSON) to describe them
+ * as they are, each on its device id and root port, so that a save or
+ * migration brings back the same devices. -EOPNOTSUPP for an HVM domain
+ * (its NICs have no ports to name). */
+int domain_nic_carry(struct domain *d, json_t *cfg);
 
 #endif

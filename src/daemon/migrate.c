@@ -535,7 +535,8 @@ static int begin_migration(struct domain *d, struct tlschan *t, const struct tar
 	/* "direct": QEMU may send the memory itself, with its own TLS, over a
 	 * connection of its own (not through ssh). */
 	begin = json_pack("{s:s,s:s,s:O,s:b,s:O,s:b}", "op", "begin", "name", d->name, "config",
-			  config, "live", live, "disks", disks, "direct", !tg->sshcmd);
+			  config, "live", live, "disks", disks, "direct",
+			  !tg->sshcmd && !daemon_state.conf.migration_relayed);
 	r = begin ? tlschan_send_json(t, begin) : -ENOMEM;
 	json_decref(begin);
 	if (r < 0) {
@@ -740,7 +741,7 @@ int domain_migrate(struct domain *d, const char *host, const char *sshcmd, bool 
 			 daemon_state.conf.relocation_tls_dir);
 		return r;
 	}
-	r = save_claim(d, "migration", errbuf, errsize);
+	r = save_claim(d, "migration", cfg, errbuf, errsize);
 	if (r < 0)
 		return r;
 	r = connect_target(&tg, &fd, &t, errbuf, errsize);

@@ -73,6 +73,9 @@ char *save_config_text(struct domain *d, const struct domcfg *cfg)
 		pthread_mutex_lock(&d->lock);
 		j = json_deep_copy(d->cfg_json);
 		pthread_mutex_unlock(&d->lock);
+		/* NICs attached or detached: as they are now (save_claim). */
+		if (j && domain_nic_carry(d, j) < 0)
+			return NULL;
 	}
 	if (!j)
 		return NULL;
@@ -214,14 +217,17 @@ static int write_save(struct domain *d, int fd, const char *text, char *errbuf, 
 	return r;
 }
 
-int save_claim(struct domain *d, const char *what, char *errbuf, size_t errsize)
+int save_claim(struct domain *d, const char *what, const struct domcfg *cfg, char *errbuf,
+	       size_t errsize)
 {
 	int r;
 
-	if (domain_nics_changed(d)) {
+	if (domain_nics_changed(d) && (cfg || d->cfg->type == DOM_TYPE_HVM)) {
 		snprintf(errbuf, errsize, "domain %s had NICs attached or detached since it started; "
-			 "its %s cannot carry them yet (put its NICs back as its config has them)",
-			 d->name, what);
+			 "its %s %s", d->name, what,
+			 cfg ? "carries them as they are, and cannot take another config"
+			     : "cannot carry them on an HVM domain (put its NICs back as its config "
+			       "has them)");
 		return -EOPNOTSUPP;
 	}
 	pthread_mutex_lock(&d->lock);
@@ -246,7 +252,7 @@ static int save_claimed(struct domain *d, const char *path, const struct domcfg 
 int domain_save(struct domain *d, const char *path, const struct domcfg *cfg,
 		enum save_after after, char *errbuf, size_t errsize)
 {
-	int r = save_claim(d, "save", errbuf, errsize);
+	int r = save_claim(d, "save", cfg, errbuf, errsize);
 
 	if (r < 0)
 		return r;

@@ -25,14 +25,17 @@ int domain_save(struct domain *d, const char *path, const struct domcfg *cfg,
 int domain_restore(const char *path, struct domcfg *cfg, bool paused, struct domain **ret_dom,
 		   char *errbuf, size_t errsize);
 
-/* The config to carry with D's state: CFG (if not NULL) or D's own, with
- * generated MACs written in. JSON text, malloc'd; NULL on failure. */
-/* Claim D for a save or migration (WHAT: "save", "migration"): -EBUSY if
- * one is already under way, -EOPNOTSUPP if its NICs changed by hot plug;
- * ERRBUF says so. Release with save_release(). */
-int save_claim(struct domain *d, const char *what, char *errbuf, size_t errsize);
+/* Claim D for a save or migration (WHAT: "save", "migration") that is to
+ * carry CFG (NULL: D's own): -EBUSY if one is already under way,
+ * -EOPNOTSUPP if its NICs changed by hot plug and CFG is given or D is
+ * HVM; ERRBUF says so. Release with save_release(). */
+int save_claim(struct domain *d, const char *what, const struct domcfg *cfg, char *errbuf,
+	       size_t errsize);
 void save_release(struct domain *d);
 
+/* The config to carry with D's state: CFG (if not NULL) or D's own, with
+ * generated MACs written in and its NICs as they are now (hot plug). JSON
+ * text, malloc'd; NULL on failure. */
 char *save_config_text(struct domain *d, const struct domcfg *cfg);
 
 /* A pipe for a migration stream, as large as the system allows (1 MiB by

@@ -107,6 +107,12 @@ static void add_common(struct argv_builder *b, const struct qemu_launch *l)
 	if (l->uuid)
 		add2(b, "-uuid", l->uuid);
 	add2(b, "-machine", c->type == DOM_TYPE_HVM ? "pc" : "q35");
+	/* PCIe root ports hot-plug natively (their state is theirs and
+	 * migrates with them): with QEMU's default ACPI hot plug, a NIC
+	 * hot-plugged before a save or migration could not be unplugged
+	 * after it. */
+	if (c->type != DOM_TYPE_HVM)
+		add2(b, "-global", "ICH9-LPC.acpi-pci-hotplug-with-bridge-support=off");
 	/* TCG runs all vCPUs in one thread: with a thread per vCPU, QEMU 7.2
 	 * now and then loses guest writes during a live migration and the
 	 * guest oopses on the target (docs/status.md has the counts). */
@@ -241,34 +247,57 @@ static int add_disks(struct argv_builder *b, const struct qemu_launch *l, char *
 }
 
 /* Boot-time NICs: on the pc machine (HVM) in slots 0x18 on; on q35 each
- * behind its own PCIe root port (functions of slot 0x18), where it can be
+ * behind a PCIe root port (functions of slot 0x18, one per boot-time NIC,
+ * or the hot-plug port a restored NIC was attached to), where it can be
  * hot-unplugged. */
 static void add_nics(struct argv_builder *b, const struct qemu_launch *l)
 {
 	bool q35 = l->cfg->type != DOM_TYPE_HVM;
+	size_t ports = l->n_nic_ports > l->n_nics ? l->n_nic_ports : l->n_nics;
 
+	for (size_t i = 0; q35 && i < ports; i++) {
+		add(b, "-device");
+		add(b, "pcie-root-port,id=" QEMU_NIC_PORT_PREFIX "%zu,chassis=%zu,addr=0x18.%zu%s", i,
+		    20 + i, i, i == 0 ? ",multifunction=on" : "");
+	}
 	for (size_t i = 0; i < l->n_nics; i++) {
 		const struct qemu_nic *n = &l->nics[i];
+		const char *opts = n->all_vlans && streq(n->model, "virtio-net-pci") ? ",ctrl_vlan=off" : "";
+		const char *csum = n->no_offload && streq(n->model, "virtio-net-pci") ? ",csum=off" : "";
+
 		add(b, "-netdev");
-		add(b, "tap,id=net%zu,ifname=%s,script=no,downscript=no", i, n->ifname);
-		if (q35) {
-			add(b, "-device");
-			add(b, "pcie-root-port,id=" QEMU_NIC_PORT_PREFIX "%zu,chassis=%zu,addr=0x18.%zu%s",
-			    i, 20 + i, i, i == 0 ? ",multifunction=on" : "");
-		}
+		add(b, "tap,id=net%u,ifname=%s,script=no,downscript=no", n->devid, n->ifname);
 		add(b, "-device");
 		/* PV domains boot their kernel directly: no NIC boot ROM. */
-		if (q35)
-			add(b, "%s,netdev=net%zu,mac=%s,id=nic%zu,bus=" QEMU_NIC_PORT_PREFIX "%zu,"
-			    "romfile=%s%s", n->model, i, n->mac, i, i,
-			    n->all_vlans && streq(n->model, "virtio-net-pci") ? ",ctrl_vlan=off" : "",
-			    n->no_offload && streq(n->model, "virtio-net-pci") ? ",csum=off" : "");
+		if (q35 && n->port)
+			add(b, "%s,netdev=net%u,mac=%s,id=nic%u,bus=%s,romfile=%s%s", n->model, n->devid,
+			    n->mac, n->devid, n->port, opts, csum);
+		else if (q35)
+			add(b, "%s,netdev=net%u,mac=%s,id=nic%u,bus=" QEMU_NIC_PORT_PREFIX "%zu,"
+			    "romfile=%s%s", n->model, n->devid, n->mac, n->devid, i, opts, csum);
 		else
-			add(b, "%s,netdev=net%zu,mac=%s,id=nic%zu,addr=0x%zx%s%s", n->model, i, n->mac,
-			    i, 0x18 + i,
-			    n->all_vlans && streq(n->model, "virtio-net-pci") ? ",ctrl_vlan=off" : "",
-			    n->no_offload && streq(n->model, "virtio-net-pci") ? ",csum=off" : "");
+			add(b, "%s,netdev=net%u,mac=%s,id=nic%u,addr=0x%zx%s%s", n->model, n->devid,
+			    n->mac, n->devid, 0x18 + i, opts, csum);
 	}
+}
+
+json_t *qemu_nic_device(const struct qemu_nic *n, const char *netdev)
+{
+	_cleanup_free_ char *id = strprintf("nic%u", n->devid);
+	json_t *dev = id ? json_pack("{s:s,s:s,s:s,s:s}", "driver", n->model, "id", id, "netdev",
+				     netdev, "mac", n->mac)
+			 : NULL;
+
+	if (dev && n->port)
+		json_object_set_new(dev, "bus", json_string(n->port));
+	if (dev && streq(n->model, "virtio-net-pci")) {
+		json_object_set_new(dev, "romfile", json_string(""));
+		if (n->no_offload)
+			json_object_set_new(dev, "csum", json_false());
+		if (n->all_vlans)
+			json_object_set_new(dev, "ctrl_vlan", json_false());
+	}
+	return dev;
 }
 
 /* q35 hot-plugs PCIe devices only into root ports: a few empty ones
@@ -289,7 +318,7 @@ int qemu_build_argv(const struct qemu_launch *l, char ***ret_argv, char *errbuf,
 	struct argv_builder b = { 0 };
 	int r;
 
-	if (l->n_disks > 16 || l->n_nics > 8) {
+	if (l->n_disks > 16 || l->n_nics > 8 || l->n_nic_ports > 8) {
 		snprintf(errbuf, errsize, "too many devices (at most 16 disks and 8 vifs)");
 		return -EINVAL;
 	}
@@ -301,8 +330,8 @@ int qemu_build_argv(const struct qemu_launch *l, char ***ret_argv, char *errbuf,
 		add_pv_boot(&b, l);
 	}
 	r = add_disks(&b, l, errbuf, errsize);
+	add_hotplug_ports(&b, l);  /* first: a restored NIC may sit on one */
 	add_nics(&b, l);
-	add_hotplug_ports(&b, l);
 	if (l->incoming)
 		add2(&b, "-incoming", "defer");
 	if (r == 0 && (b.oom || !b.v))

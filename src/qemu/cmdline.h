@@ -8,6 +8,7 @@
 #ifndef DOMUS_QEMU_CMDLINE_H
 #define DOMUS_QEMU_CMDLINE_H
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -52,6 +53,8 @@ struct qemu_nic {
 	bool all_vlans;       /* a trunk: no VLAN filter in a virtio NIC (ctrl_vlan=off) */
 	bool no_offload;      /* virtio: the guest checksums and segments (csum=off), for
 			       * switches that read the tap frame by frame (OVS userspace) */
+	unsigned devid;       /* netdev "netN" and device "nicN" */
+	const char *port;     /* q35: its root port ("npN", "hpN"); NULL: "np<index>" */
 };
 
 struct qemu_launch {
@@ -64,6 +67,7 @@ struct qemu_launch {
 	size_t n_disks;
 	const struct qemu_nic *nics;
 	size_t n_nics;
+	size_t n_nic_ports;       /* q35: boot-time NIC root ports "npN" (at least n_nics) */
 	bool incoming;            /* wait for a migration stream (-incoming defer) */
 	/* Set when a bootloader found the kernel inside the guest's disk:
 	 * they replace cfg's kernel, ramdisk and kernel arguments. */
@@ -73,6 +77,10 @@ struct qemu_launch {
 /* Build the argv (NULL-terminated, malloc'd strings) for L. Returns 0 or
  * -errno (-EINVAL with ERRBUF filled for a config QEMU cannot express). */
 int qemu_build_argv(const struct qemu_launch *l, char ***ret_argv, char *errbuf, size_t errsize);
+
+/* device_add arguments for NIC N (hot plug; q35: N->port is set) whose
+ * netdev is NETDEV (new reference, or NULL). */
+json_t *qemu_nic_device(const struct qemu_nic *n, const char *netdev);
 
 /* The QEMU device model name for an xl vif model ("virtio", "e1000",
  * "rtl8139"...); NULL if unknown. */

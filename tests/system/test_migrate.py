@@ -70,8 +70,15 @@ def guest_on(host, name, **kw):
     wait_ready(host.inst, name)
 
 
-def test_live_migration_shared_storage(hosts):
+@pytest.mark.parametrize("stream", ["direct", "relayed"])
+def test_live_migration_shared_storage(hosts, stream):
+    """The memory goes QEMU to QEMU over QEMU's TLS (direct, the default)
+    or through the daemons' TLS connection (migration_stream = "relayed")."""
     a, b = hosts
+    if stream == "relayed":
+        conf = a.inst.root / "etc/domus/domus.conf"
+        a.inst.run("daemon", "stop")
+        a.start(conf.read_text() + 'migration_stream = "relayed"\n')
     guest_on(a, "mover", memory=256)
     with agent(a.inst, "mover") as ga:
         rc, out, _ = ga.exec("head -c 8388608 /dev/urandom > /tmp/p && sha256sum /tmp/p")
@@ -79,8 +86,7 @@ def test_live_migration_shared_storage(hosts):
         ga.exec("i=0; while :; do i=$((i+1)); echo $i > /tmp/c; sleep 0.05; done >/dev/null 2>&1 &")
     p = a.inst.run("migrate", "--live", "mover", ADDR_B, timeout=300)
     assert "migration to 10.88.0.2 completed" in p.stderr
-    # QEMU sent its memory itself, over its own TLS connection.
-    assert "memory stream direct" in p.stderr, p.stderr
+    assert f"memory stream {stream}" in p.stderr, p.stderr
     assert "mover" not in domains(a.inst)
     assert qemu_pids(a.inst) == []
     dom = domains(b.inst)["mover"]
@@ -137,6 +143,26 @@ def test_target_missing_bridge_keeps_the_domain(hosts):
     assert domains(a.inst)["bridged"]["state"] == "running"
     assert domains(b.inst) == {}
     assert qemu_pids(b.inst) == []
+
+
+def test_hot_plugged_nic_migrates(hosts):
+    """A NIC attached since the domain started goes with it, with its MAC,
+    device id and slot, and detaches on the target."""
+    a, b = hosts
+    for h in (a, b):
+        h.sh("ip", "link", "add", "xenbr0", "type", "bridge")
+    guest_on(a, "plugged")
+    a.inst.run("network-attach", "plugged", "mac=00:16:3e:20:00:07", "bridge=xenbr0")
+    p = a.inst.run("migrate", "--live", "plugged", ADDR_B, timeout=300)
+    assert "memory stream direct" in p.stderr, p.stderr
+    rows = b.inst.run("network-list", "plugged").stdout.splitlines()[1:]
+    assert [r.split()[0:3:2] for r in rows] == [["0", "00:16:3e:20:00:07"]], rows
+    domid = domains(b.inst)["plugged"]["domid"]
+    assert f"vif{domid}.0" in b.sh("ip", "-o", "link", "show", "master", "xenbr0").stdout
+    with agent(b.inst, "plugged") as ga:
+        assert "00:16:3e:20:00:07" in ga.exec("cat /sys/class/net/eth*/address")[1]
+    b.inst.run("network-detach", "plugged", "0", timeout=60)
+    assert b.inst.run("network-list", "plugged").stdout.splitlines()[1:] == []
 
 
 def test_target_device_model_fails_keeps_the_domain(hosts, tmp_path):

@@ -16,6 +16,15 @@ def guest_macs(ga):
     return out.split()
 
 
+def nic_rows_of(text):
+    """network-list's Idx and Mac columns."""
+    return [line.split()[0:3:2] for line in text.splitlines()[1:]]
+
+
+def nic_rows(instance, name):
+    return nic_rows_of(instance.run("network-list", name).stdout)
+
+
 def test_attach_and_detach(instance, ovs_netns):
     ns = ovs_netns
     ns.bridge("xenbr0", "10.77.0.1/24")
@@ -58,13 +67,19 @@ def test_attach_and_detach(instance, ovs_netns):
     # a second attach reuses the freed slot and the next device id
     instance.run("network-attach", "plug", "bridge=xenbr0")
     assert re.search(r"^1\s", instance.run("network-list", "plug").stdout, re.M)
-    # Save and migration cannot carry hot-plugged NICs yet: refused, and the
-    # guest carries on.
-    p = instance.run("save", "plug", instance.root / "plug.save", check=False)
-    assert p.returncode != 0 and "had NICs attached or detached" in p.stderr, p.stderr
+    # A save carries the NICs as they are; not with another config.
+    p = instance.run("save", "plug", instance.root / "plug.save", cfg, check=False)
+    assert p.returncode != 0 and "cannot take another config" in p.stderr, p.stderr
     assert not (instance.root / "plug.save").exists()
+    before = instance.run("network-list", "plug").stdout
+    instance.run("save", "plug", instance.root / "plug.save", timeout=120)
+    instance.run("restore", instance.root / "plug.save", timeout=120)
+    assert nic_rows(instance, "plug") == nic_rows_of(before)
     with agent(instance, "plug") as ga:
         assert ga.exec("ping -c 1 -W 3 10.77.0.1", timeout=30)[0] == 0
+    # and it detaches there as anywhere
+    instance.run("network-detach", "plug", "1", timeout=60)
+    assert [r[0] for r in nic_rows(instance, "plug")] == ["0"]
 
 
 
@@ -99,3 +114,23 @@ def test_detach_boot_nic(instance, netns):
         eth = out.strip()
         assert ga.exec(f"ip addr add 10.77.0.2/24 dev {eth} && ip link set {eth} up")[0] == 0
         assert ga.exec("ping -c 2 -W 3 10.77.0.1", timeout=30)[0] == 0, "re-attached NIC dead"
+    # Save and restore bring back the NICs as they are: boot NIC 0 gone
+    # (its port empty), NIC 1 on its boot port, NIC 2 on a hot-plug port,
+    # both carrying traffic with the addresses the guest gave them.
+    rows = nic_rows(instance, "boot")
+    assert rows == [["1", "00:16:3e:10:00:03"], ["2", "00:16:3e:10:00:01"]], rows
+    instance.run("save", "boot", instance.root / "boot.save", timeout=120)
+    assert "boot" not in domains(instance)
+    instance.run("restore", instance.root / "boot.save", timeout=120)
+    assert nic_rows(instance, "boot") == rows
+    domid = domains(instance)["boot"]["domid"]
+    links = netns.links()
+    assert f"vif{domid}.1:" in links and f"vif{domid}.2:" in links, links
+    assert f"vif{domid}.0:" not in links
+    with agent(instance, "boot") as ga:
+        assert ga.exec("ping -c 2 -W 3 10.77.0.1", timeout=30)[0] == 0
+        assert ga.exec("ping -c 2 -W 3 10.78.0.1", timeout=30)[0] == 0
+    # the restored domain's NICs come and go as before
+    instance.run("network-detach", "boot", "2", timeout=60)
+    instance.run("network-attach", "boot", "bridge=xenbr0")
+    assert [r[0] for r in nic_rows(instance, "boot")] == ["1", "2"]

@@ -54,6 +54,7 @@ static void test_pv_domain(void **state)
 	assert_int_equal(qemu_build_argv(&l, &argv, err, sizeof(err)), 0);
 	assert_string_equal(argv[0], "qemu-system-x86_64");
 	assert_non_null(find_opt(argv, "-machine", "q35"));
+	assert_non_null(find_opt(argv, "-global", "ICH9-LPC.acpi-pci-hotplug-with-bridge-support=off"));
 	assert_non_null(find_opt(argv, "-accel", "tcg,thread=single"));
 	assert_non_null(find_opt(argv, "-m", "1024"));     /* maxmem; the balloon holds the rest */
 	assert_non_null(find_opt(argv, "-smp", "2,maxcpus=2"));
@@ -71,6 +72,39 @@ static void test_pv_domain(void **state)
 	assert_non_null(find_opt(argv, "-chardev", "logfile=/log/guest-dom1.log"));
 	assert_non_null(find_opt(argv, "-device", "name=org.qemu.guest_agent.0"));
 	assert_non_null(find_opt(argv, "-device", "virtconsole"));
+	domcfg_free(c);
+}
+
+/* NICs placed by a save or migration after hot plug: boot NIC 0 was
+ * detached (its port stays, empty), NIC 2 sits on hot-plug port 0. */
+static void test_carried_nic_placement(void **state)
+{
+	struct domcfg *c = cfg_from("name='dom1'\nkernel='/k'\n");
+	struct qemu_nic nics[] = {
+		{ .ifname = "vif3.1", .mac = "00:16:3e:00:00:02", .model = "virtio-net-pci",
+		  .devid = 1, .port = "np1" },
+		{ .ifname = "vif3.2", .mac = "00:16:3e:00:00:03", .model = "virtio-net-pci",
+		  .devid = 2, .port = "hp0" },
+	};
+	struct qemu_launch l = { .binary = "qemu-system-x86_64", .accel = ACCEL_TCG, .cfg = c,
+				 .uuid = "u", .console_log = "/log/g.log", .nics = nics, .n_nics = 2,
+				 .n_nic_ports = 2 };
+	_cleanup_strv_free_ char **argv = NULL;
+	char err[256];
+
+	assert_int_equal(qemu_build_argv(&l, &argv, err, sizeof(err)), 0);
+	assert_non_null(find_opt(argv, "-device", "pcie-root-port,id=np0,chassis=20,addr=0x18.0,"
+				 "multifunction=on"));
+	assert_non_null(find_opt(argv, "-device", "pcie-root-port,id=np1,chassis=21,addr=0x18.1"));
+	assert_null(find_opt(argv, "-device", "id=np2"));
+	assert_non_null(find_opt(argv, "-device", "pcie-root-port,id=hp0,chassis=10,addr=0x6.0"));
+	assert_non_null(find_opt(argv, "-netdev", "tap,id=net1,ifname=vif3.1,"));
+	assert_non_null(find_opt(argv, "-netdev", "tap,id=net2,ifname=vif3.2,"));
+	assert_null(find_opt(argv, "-netdev", "id=net0"));
+	assert_non_null(find_opt(argv, "-device", "virtio-net-pci,netdev=net1,mac=00:16:3e:00:00:02,"
+				 "id=nic1,bus=np1,"));
+	assert_non_null(find_opt(argv, "-device", "virtio-net-pci,netdev=net2,mac=00:16:3e:00:00:03,"
+				 "id=nic2,bus=hp0,"));
 	domcfg_free(c);
 }
 
@@ -191,6 +225,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_pv_domain),
+		cmocka_unit_test(test_carried_nic_placement),
 		cmocka_unit_test(test_nbd_disk),
 		cmocka_unit_test(test_remote_nbd_disk),
 		cmocka_unit_test(test_hvm_domain),

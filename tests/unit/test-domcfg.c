@@ -534,6 +534,56 @@ static void test_json_round_trip(void **state)
 	assert_true(n >= 8);
 }
 
+/* Vif placements carried by a save or migration (device id, root port,
+ * boot ports): they round-trip; malformed or clashing ones are refused. */
+static void test_json_vif_placement(void **state)
+{
+	struct domcfg *c = build_ok("name='a'\nvif=['bridge=br0','bridge=br1']\n");
+	json_t *j = domcfg_to_json(c), *v0, *v1;
+	struct domcfg *back = NULL;
+
+	assert_null(json_object_get(json_array_get(json_object_get(j, "vifs"), 0), "port"));
+	assert_null(json_object_get(j, "nic_ports"));
+	c->nic_ports = 3;
+	c->vifs[0].port = strdup("np1");
+	c->vifs[0].devid = 1;
+	c->vifs[1].port = strdup("hp0");
+	c->vifs[1].devid = 4;
+	round_trip(c);
+	json_decref(j);
+	j = domcfg_to_json(c);
+	assert_int_equal(json_integer_value(json_object_get(j, "nic_ports")), 3);
+	v0 = json_array_get(json_object_get(j, "vifs"), 0);
+	v1 = json_array_get(json_object_get(j, "vifs"), 1);
+	assert_string_equal(json_string_value(json_object_get(v1, "port")), "hp0");
+	assert_int_equal(json_integer_value(json_object_get(v1, "devid")), 4);
+	static const struct {
+		const char *key, *value;
+		int devid;
+	} bad[] = {
+		{ "port", "np1", 4 },   /* same port as vif 0 */
+		{ "port", "hp1", 1 },   /* same device id as vif 0 */
+		{ "port", "xp1", 4 },
+		{ "port", "hp1x", 4 },
+		{ "port", "hp", 4 },
+		{ "port", "hp1", 256 },
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		json_t *b = json_deep_copy(j), *bv = json_array_get(json_object_get(b, "vifs"), 1);
+		json_object_set_new(bv, bad[i].key, json_string(bad[i].value));
+		json_object_set_new(bv, "devid", json_integer(bad[i].devid));
+		assert_int_equal(domcfg_from_json(b, &back), -EINVAL);
+		json_decref(b);
+	}
+	json_object_del(v1, "port");  /* placed and unplaced vifs do not mix */
+	assert_int_equal(domcfg_from_json(j, &back), -EINVAL);
+	json_object_set_new(v1, "port", json_string("hp0"));
+	json_object_del(v0, "devid");  /* a port needs a device id */
+	assert_int_equal(domcfg_from_json(j, &back), -EINVAL);
+	json_decref(j);
+	domcfg_free(c);
+}
+
 static void test_json_rejects(void **state)
 {
 	static const char *const bad[] = {
@@ -587,6 +637,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_warnings),
 		cmocka_unit_test(test_override_errors),
 		cmocka_unit_test(test_json_round_trip),
+		cmocka_unit_test(test_json_vif_placement),
 		cmocka_unit_test(test_json_rejects),
 	};
 

@@ -33,6 +33,7 @@ struct daemon_conf {
 	unsigned migration_bandwidth_mib; /* MiB/s, 0 = unlimited */
 	bool migration_relayed;     /* `migration_stream = "relayed"`: the memory
 				     * through the daemons, not QEMU to QEMU */
+	bool migration_write_blocking; /* `migration_disk_copy = "write-blocking"` */
 };
 
 struct daemon {

@@ -57,6 +57,7 @@ static void domain_free(struct domain *d)
 	free(d->run_dir);
 	pthread_mutex_destroy(&d->lock);
 	pthread_cond_destroy(&d->event_cond);
+	pthread_cond_destroy(&d->migration_cond);
 	free(d);
 }
 
@@ -786,6 +787,12 @@ static void on_qmp_event(void *opaque, const char *event, json_t *data)
 		queue_event(d, "shutdown", json_string_value(json_object_get(data, "reason")));
 	} else if (streq(event, "GUEST_PANICKED")) {
 		queue_event(d, "panic", NULL);
+	} else if (streq(event, "MIGRATION")) {
+		pthread_mutex_lock(&d->lock);
+		snprintf(d->migration_status, sizeof(d->migration_status), "%s",
+			 json_string_value(json_object_get(data, "status")) ?: "");
+		pthread_cond_broadcast(&d->migration_cond);
+		pthread_mutex_unlock(&d->lock);
 	} else if (streq(event, "STOP") || streq(event, "RESUME")) {
 		pthread_mutex_lock(&d->lock);
 		if (d->state == DOM_RUNNING || d->state == DOM_PAUSED)
@@ -799,7 +806,12 @@ static void on_qmp_event(void *opaque, const char *event, json_t *data)
 
 static void on_qmp_close(void *opaque)
 {
-	queue_event(opaque, "closed", NULL);
+	struct domain *d = opaque;
+
+	queue_event(d, "closed", NULL);
+	pthread_mutex_lock(&d->lock);
+	pthread_cond_broadcast(&d->migration_cond);  /* a waiter looks again */
+	pthread_mutex_unlock(&d->lock);
 }
 
 static void bump_generation(struct domain *d)
@@ -1024,6 +1036,7 @@ static struct domain *domain_alloc(void)
 	d->refs = 1;
 	pthread_mutex_init(&d->lock, NULL);
 	pthread_cond_init(&d->event_cond, NULL);
+	pthread_cond_init(&d->migration_cond, NULL);
 	return d;
 }
 

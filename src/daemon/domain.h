@@ -60,6 +60,11 @@ struct domain {
 	char pending_event[32];   /* "shutdown", "reset", "panic", "closed" or "" */
 	char pending_reason[32];
 	bool qmp_closed;
+
+	/* QEMU's migration status from its MIGRATION events (save.c waits on
+	 * it): "" until one comes. Under lock; migration_cond is signalled. */
+	char migration_status[24];
+	pthread_cond_t migration_cond;
 };
 
 /* Parameters of a create request. */

@@ -131,6 +131,14 @@ static int conf_relocation(const struct xlcfg *cfg, struct daemon *d, char *errb
 		return -EINVAL;
 	}
 	d->conf.migration_relayed = v && streq(v->str, "relayed");
+	v = cfg ? xlcfg_get(cfg, "migration_disk_copy") : NULL;
+	if (v && (v->type != XLCFG_STRING ||
+		  (!streq(v->str, "background") && !streq(v->str, "write-blocking")))) {
+		snprintf(errbuf, errsize, "%s: migration_disk_copy must be \"background\" or "
+			 "\"write-blocking\"", d->paths.conf_file);
+		return -EINVAL;
+	}
+	d->conf.migration_write_blocking = v && streq(v->str, "write-blocking");
 	return 0;
 }
 

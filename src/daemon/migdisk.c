@@ -206,13 +206,19 @@ static int mirror_start(struct mirror *mi, char *errbuf, size_t errsize)
 			NULL, &qerr, ATTACH_TIMEOUT_MS);
 	mi->node_added = r == 0;
 	snprintf(drive, sizeof(drive), "disk%d", idx);
-	/* migration_bandwidth caps each disk's copy as it caps the memory's. */
+	/* migration_bandwidth caps each disk's copy as it caps the memory's.
+	 * write-blocking: guest writes go to both sides before they complete,
+	 * so a guest that writes faster than the copy runs cannot keep the
+	 * mirror from getting in sync. */
 	if (r == 0)
 		r = qmp_command(d->qmp, "blockdev-mirror",
-				json_pack("{s:s,s:s,s:s,s:s,s:b,s:I}", "job-id", mi->job, "device",
+				json_pack("{s:s,s:s,s:s,s:s,s:b,s:I,s:s}", "job-id", mi->job, "device",
 					  drive, "target", mi->job, "sync", "full", "auto-dismiss", 0,
 					  "speed",
-					  (json_int_t)daemon_state.conf.migration_bandwidth_mib << 20),
+					  (json_int_t)daemon_state.conf.migration_bandwidth_mib << 20,
+					  "copy-mode",
+					  daemon_state.conf.migration_write_blocking ? "write-blocking"
+										   : "background"),
 				NULL, &qerr, QMP_TIMEOUT_MS);
 	mi->job_started = r == 0;
 	if (r < 0)

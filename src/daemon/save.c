@@ -23,14 +23,35 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define QMP_TIMEOUT_MS 10000
 #define MIGRATION_TIMEOUT_MS (10 * 60 * 1000)
+#define WAIT_POLL_MS 100
 
-/* Poll query-migrate until the migration is over (or TIMEOUT_MS, < 0:
- * none). Returns 0 when it completed, -EIO with QEMU's error text in
- * ERRBUF when it failed. */
+/* QEMU tells of each state of the migration about to start with a
+ * MIGRATION event (domain.c keeps the last in D->migration_status). */
+static void migration_events_on(struct domain *d)
+{
+	pthread_mutex_lock(&d->lock);
+	d->migration_status[0] = '\0';
+	pthread_mutex_unlock(&d->lock);
+	qmp_command(d->qmp, "migrate-set-capabilities",
+		    json_pack("{s:[{s:s,s:b}]}", "capabilities", "capability", "events", "state", 1),
+		    NULL, NULL, QMP_TIMEOUT_MS);
+}
+
+static bool migration_over(const char *status)
+{
+	return streq(status, "completed") || streq(status, "failed") || streq(status, "cancelled");
+}
+
+/* Wait until the migration is over (or TIMEOUT_MS, < 0: none): woken by
+ * QEMU's event when it ends, and asking query-migrate then and every
+ * WAIT_POLL_MS (QEMU may have died). No polling every few milliseconds:
+ * that would keep QEMU's main loop busy while it migrates. Returns 0 when
+ * it completed, -EIO with QEMU's error text in ERRBUF when it failed. */
 static int wait_migration(struct domain *d, const char *what, int timeout_ms, char *errbuf,
 			  size_t errsize)
 {
@@ -39,7 +60,18 @@ static int wait_migration(struct domain *d, const char *what, int timeout_ms, ch
 	while (now_ms() < deadline) {
 		_cleanup_json_ json_t *info = NULL;
 		const char *status;
-		int r = qmp_command(d->qmp, "query-migrate", NULL, &info, NULL, QMP_TIMEOUT_MS);
+		struct timespec ts;
+		int r;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += WAIT_POLL_MS * 1000000L;
+		ts.tv_sec += ts.tv_nsec / 1000000000L;
+		ts.tv_nsec %= 1000000000L;
+		pthread_mutex_lock(&d->lock);
+		if (!migration_over(d->migration_status) && !qmp_closed(d->qmp))
+			pthread_cond_timedwait(&d->migration_cond, &d->lock, &ts);
+		pthread_mutex_unlock(&d->lock);
+		r = qmp_command(d->qmp, "query-migrate", NULL, &info, NULL, QMP_TIMEOUT_MS);
 
 		if (r < 0) {
 			snprintf(errbuf, errsize, "%s: lost the device model: %s", what, strerror(-r));
@@ -53,7 +85,6 @@ static int wait_migration(struct domain *d, const char *what, int timeout_ms, ch
 			snprintf(errbuf, errsize, "%s failed: %s", what, desc ? desc : status);
 			return -EIO;
 		}
-		usleep(2000);
 	}
 	snprintf(errbuf, errsize, "%s timed out", what);
 	return -ETIMEDOUT;
@@ -109,7 +140,10 @@ static int write_hashed(int fd, struct savefile_hash *h, const void *buf, size_t
 /* Hand FD to D's QEMU and start its migration into it. */
 static int start_migration(struct domain *d, int fd, char **qerr)
 {
-	int r = qmp_command_fd(d->qmp, "getfd", json_pack("{s:s}", "fdname", "domus-out"), fd, NULL,
+	int r;
+
+	migration_events_on(d);
+	r = qmp_command_fd(d->qmp, "getfd", json_pack("{s:s}", "fdname", "domus-out"), fd, NULL,
 			       qerr, QMP_TIMEOUT_MS);
 	if (r == 0)
 		r = qmp_command(d->qmp, "migrate", json_pack("{s:s}", "uri", "fd:domus-out"), NULL,
@@ -357,6 +391,7 @@ int save_receive(struct domain *d, int fd, char *errbuf, size_t errsize)
 	_cleanup_free_ char *qerr = NULL;
 	int r;
 
+	migration_events_on(d);
 	r = qmp_command_fd(d->qmp, "getfd", json_pack("{s:s}", "fdname", "domus-incoming"), fd, NULL,
 			   &qerr, QMP_TIMEOUT_MS);
 	if (r == 0)

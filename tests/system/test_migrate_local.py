@@ -68,15 +68,17 @@ WRITER = ("i=0; while [ ! -e /tmp/stop ]; do printf 'rec %08d' $i | dd of=/dev/x
           ">/dev/null 2>&1 &")
 
 
-@pytest.mark.parametrize("bandwidth", [0, 16])
-def test_live_migration_local_storage(hosts, bandwidth):  # noqa: F811
+@pytest.mark.parametrize("bandwidth,copy", [(0, None), (16, None), (16, "write-blocking")])
+def test_live_migration_local_storage(hosts, bandwidth, copy):  # noqa: F811
     """With and without a bandwidth cap (MiB/s): capped, the guest's writes
-    land while the disks are still being copied."""
+    land while the disks are still being copied; write-blocking: each goes
+    to both copies before the guest sees it done."""
     a, b = hosts
     if bandwidth:
         a.inst.run("daemon", "stop")
         conf = a.inst.root / "etc/domus/domus.conf"
-        a.start(conf.read_text() + f"migration_bandwidth = {bandwidth}\n")
+        a.start(conf.read_text() + f"migration_bandwidth = {bandwidth}\n" +
+                (f'migration_disk_copy = "{copy}"\n' if copy else ""))
     make_vg(a)
     make_vg(b, lvs=False)
     lv_guest(a, "mover")

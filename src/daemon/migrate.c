@@ -263,6 +263,7 @@ struct progress {
 	char switch_err[512];
 	uint64_t t0, t_sample, t_disks, disk_ready_ms, disk_done, disk_total;
 	uint64_t disk_size;       /* of the disks to copy */
+	unsigned downtime_ms;     /* QEMU's downtime-limit now (downtime_step()) */
 };
 
 /* Sampling period; shorter while the memory is sent, so that the
@@ -313,6 +314,23 @@ static void switch_over(struct progress *pg)
 		qmp_command(pg->d->qmp, "migrate_cancel", NULL, NULL, NULL, QMP_TIMEOUT_MS);
 }
 
+/* The downtime QEMU may take for the switch-over at SYNCS syncs of its
+ * dirty bitmap (QEMU's dirty-sync-count: 1 during the first pass over the
+ * memory, 2 when it checks whether it can switch over after it, then one
+ * more per pass): DOWNTIME_FIRST_MS, doubled at each sync after the
+ * second, up to migration_max_downtime_ms. A guest that dirties little
+ * goes over with a short pause; one that dirties much gets the longer
+ * pause it needs a few passes later (as OpenStack's downtime steps do). */
+#define DOWNTIME_FIRST_MS 50
+static unsigned downtime_step(int64_t syncs)
+{
+	unsigned max = daemon_state.conf.migration_max_downtime_ms, v = DOWNTIME_FIRST_MS;
+
+	for (int64_t i = 2; i < syncs && v < max; i++)
+		v *= 2;
+	return v < max ? v : max;
+}
+
 /* One sample of the migration's progress; handles the pre-switchover pause.
  * While the memory is sent with disks, QEMU's status is looked at every
  * PROGRESS_SWITCH_MS but the rest is sampled every PROGRESS_MS. */
@@ -331,6 +349,14 @@ static void progress_sample(struct progress *pg, const char *phase, struct migdi
 		return;
 	}
 	pg->t_sample = now_ms();
+	if (info && downtime_step(json_integer_value(json_object_get(
+			    json_object_get(info, "ram"), "dirty-sync-count"))) != pg->downtime_ms) {
+		pg->downtime_ms = downtime_step(json_integer_value(
+			json_object_get(json_object_get(info, "ram"), "dirty-sync-count")));
+		qmp_command(pg->d->qmp, "migrate-set-parameters",
+			    json_pack("{s:I}", "downtime-limit", (json_int_t)pg->downtime_ms), NULL, NULL,
+			    QMP_TIMEOUT_MS);
+	}
 	if (md)
 		migdisk_progress(md, &done, &total);
 	p = json_pack("{s:s,s:s,s:I}", "phase", phase, "target", pg->target, "elapsed_ms",
@@ -415,10 +441,11 @@ static void progress_stop(struct progress *pg)
 	pthread_cond_destroy(&pg->cond);
 }
 
-static void set_migration_parameters(struct domain *d, bool copying_disks)
+static void set_migration_parameters(struct progress *pg, bool copying_disks)
 {
+	struct domain *d = pg->d;
 	json_t *p = json_pack("{s:s,s:I,s:I}", "tls-creds", "", "downtime-limit",
-			      (json_int_t)daemon_state.conf.migration_max_downtime_ms, "max-bandwidth",
+			      (json_int_t)(pg->downtime_ms = downtime_step(1)), "max-bandwidth",
 			      (json_int_t)(daemon_state.conf.migration_bandwidth_mib
 						   ? (uint64_t)daemon_state.conf.migration_bandwidth_mib << 20
 						   : (uint64_t)1 << 40));
@@ -682,7 +709,7 @@ static int migrate_over(struct domain *d, struct tlschan *t, struct target *tg, 
 	if (r == 0)
 		r = copy_disks(&pg, reply, tg, errbuf, errsize);
 	if (r == 0) {
-		set_migration_parameters(d, pg.md != NULL);
+		set_migration_parameters(&pg, pg.md != NULL);
 		if (!live && was_running)
 			domain_pause(d, true, ignore, sizeof(ignore));
 		r = send_memory(&pg, t, tg, reply, errbuf, errsize);

@@ -25,6 +25,12 @@ Per storage (shared, local), case (idle, dirty) and run:
          migrate-continue; once B's incoming migration is over,
          nbd-server-stop and `cont` on B. Its total runs from the start of
          the mirror to B running.
+Downtime = the guest's pause, its source stopped to its target resumed:
+Domus's report (QEMU's downtime plus the switch-over, which includes the
+target's confirmation and the commit), QEMU by hand's A STOP to B RESUME
+events; "qemu dt" is QEMU's own figure (until A sent the last byte, not
+until B runs). Both QEMUs get the same downtime-limit: 0 (one pass) under
+TCG with QEMU < 9.0, as Domus sets it (src/daemon/README.md).
 Orchestration = Domus total_ms - QEMU's total-time of the same migration
 (QEMU's clock runs from `migrate` to the end of the stream). It splits
 into "after the copy" = switchover_ms (stream end -> the target resumed,
@@ -91,6 +97,7 @@ class Qmp:
         self.s.connect(str(path))
         self.f = self.s.makefile("rwb")
         self.f.readline()
+        self.events = {}  # name -> QEMU's timestamp (s) of the last one
         self.cmd("qmp_capabilities")
 
     def cmd(self, name, **args):
@@ -98,6 +105,9 @@ class Qmp:
         self.f.flush()
         while True:
             msg = json.loads(self.f.readline())
+            if "event" in msg:
+                t = msg["timestamp"]
+                self.events[msg["event"]] = t["seconds"] + t["microseconds"] / 1e6
             if "return" in msg:
                 return msg["return"]
             if "error" in msg:
@@ -160,7 +170,8 @@ def domus_run(lab, dirty, local):
     q = rep["qemu"]
     after = (t_call + rep["total_ms"] / 1000 - t_done) * 1000  # target resumed -> call returns
     sync = rep["disks"]["sync_ms"] if local else NAN
-    return {"downtime": q["qemu_downtime_ms"], "gap": res["max_gap_ms"], "total": rep["total_ms"],
+    return {"downtime": rep["downtime_ms"], "qemu_dt": q["qemu_downtime_ms"],
+            "precopy": rep.get("precopy"), "gap": res["max_gap_ms"], "total": rep["total_ms"],
             "qemu_total": q["qemu_total_ms"], "switchover": rep["switchover_ms"],
             "sync": sync, "orch": rep["total_ms"] - q["qemu_total_ms"],
             "connect": (t_in - t_call) * 1000,
@@ -283,8 +294,13 @@ def migrate_local(qa, qb, tls):
     return sync
 
 
-def qemu_run(lab, argv, dirty, n, local, tls_dirs=None):
-    """QEMU by hand; with TLS_DIRS ({host: dir}), over QEMU's own TLS."""
+def qemu_run(lab, argv, dirty, n, local, tls_dirs=None, downtime_limit=300):
+    """QEMU by hand; with TLS_DIRS ({host: dir}), over QEMU's own TLS.
+    DOWNTIME_LIMIT: 0 when Domus sent the memory in one pass (TCG, QEMU <
+    9.0), as Domus sets it; else QEMU's default. Its downtime is the
+    guest's pause: A's STOP event to B's RESUME (QEMU's timestamps, one
+    host clock), as Domus's counts A's stop to B's resume; QEMU's own
+    figure (qemu_dt) stops when A has sent the last byte."""
     a, b = lab.a, lab.b
     wa, wb = lab.base / f"hand{n}-a", lab.base / f"hand{n}-b"
     da, db = hand_disks(wa, wb) if local else (None, None)
@@ -296,7 +312,8 @@ def qemu_run(lab, argv, dirty, n, local, tls_dirs=None):
                  b"DOMUS-GUEST-READY" in (wa / "console.log").read_bytes(), 240, "hand guest")
         stream = guest_up(lab, wa / "qga.sock", dirty)
         pb, qb = start_hand_qemu(b, argv, wb, True, db)
-        qa.cmd("migrate-set-parameters", **{"downtime-limit": 300, "max-bandwidth": 1 << 40})
+        qa.cmd("migrate-set-parameters", **{"downtime-limit": downtime_limit,
+                                            "max-bandwidth": 1 << 40})
         if tls_dirs:
             qemu_tls_on(qb, "server", tls_dirs["b"])
             qemu_tls_on(qa, "client", tls_dirs["a"], "b")
@@ -310,9 +327,11 @@ def qemu_run(lab, argv, dirty, n, local, tls_dirs=None):
         poll(lambda: qb.cmd("query-status")["status"] == "running", 600, "B running")
         wall = (time.monotonic() - t0) * 1000
         info = qa.cmd("query-migrate")
+        pause = (qb.events["RESUME"] - qa.events["STOP"]) * 1000
         time.sleep(1)
         res = stream.stop()
-        return {"downtime": info.get("downtime"), "gap": res["max_gap_ms"], "total": wall,
+        return {"downtime": pause, "qemu_dt": info.get("downtime"), "gap": res["max_gap_ms"],
+                "total": wall,
                 "qemu_total": info.get("total-time"), "switchover": NAN, "sync": sync,
                 "orch": NAN, "connect": NAN, "before": NAN, "after": NAN,
                 "ok": res["error"] is None and res["bad"] == 0 and res["received"] == res["sent"],
@@ -386,7 +405,8 @@ def main():
                 for peer in peers:
                     try:
                         r = qemu_run(lab, argv, dirty, f"{case.replace('/', '-')}{n}{peer}", local,
-                                     tls_dirs if peer == "qemu-tls" else None)
+                                     tls_dirs if peer == "qemu-tls" else None,
+                                     0 if dom[-1]["precopy"] == "one pass" else 300)
                         hand[peer].append(r)
                         print(f"{case} {peer} run {n + 1}: {json.dumps(r)}", flush=True)
                     except Exception as e:
@@ -407,16 +427,18 @@ def cell(x, w):
 
 
 def report(table, runs):
-    keys = ("downtime", "gap", "total", "qemu_total", "switchover", "sync", "orch", "connect",
-            "before", "after")
-    widths = (9, 9, 8, 9, 7, 6, 7, 8, 7, 7)
+    keys = ("downtime", "qemu_dt", "gap", "total", "qemu_total", "switchover", "sync", "orch",
+            "connect", "before", "after")
+    widths = (9, 8, 9, 8, 9, 7, 6, 7, 8, 7, 7)
     print(f"\nMedians of {runs} run(s), ms; 256 MiB guest, TCG. shared: guest disk on the SAN "
           f"over NBD; local: a {LV_SIZE >> 20} MiB disk copied A -> B during the migration "
           "(Domus: LV vgl/web-root; QEMU by hand: raw files, NBD export on B + blockdev-mirror, "
           "pause-before-switchover). sync = until the disk copy is in sync; local before = "
           "orch - sync - after. tcp gap: over the runs whose stream came through whole "
           "(stream ok).")
-    print(f"{'case':<16}{'who':<9}{'downtime':>9}{'tcp gap':>9}{'total':>8}{'qemu tot':>9}"
+    print("downtime = the guest's pause, source stopped -> target resumed (Domus: its report; "
+          "QEMU by hand: A's STOP to B's RESUME event); qemu dt = QEMU's own downtime figure.")
+    print(f"{'case':<16}{'who':<9}{'downtime':>9}{'qemu dt':>8}{'tcp gap':>9}{'total':>8}{'qemu tot':>9}"
           f"{'switch':>7}{'sync':>6}{'orch':>7}{'connect':>8}{'before':>7}{'after':>7}  stream ok")
     for case, (dom, hand, failed) in table.items():
         for who, rs in (("domus", dom), *hand.items()):

@@ -237,11 +237,12 @@ int cmd_migrate(struct cli_ctx *ctx, int argc, char **argv)
 	qemu = json_object_get(result, "qemu");
 	disks = json_object_get(result, "disks");
 	fprintf(stderr, "migration to %s completed in %lld ms (downtime %lld ms, switch-over %lld ms; "
-		"memory stream %s)\n",
+		"memory stream %s, %s)\n",
 		argv[optind + 1], (long long)json_integer_value(json_object_get(result, "total_ms")),
 		(long long)json_integer_value(json_object_get(result, "downtime_ms")),
 		(long long)json_integer_value(json_object_get(result, "switchover_ms")),
-		json_string_value(json_object_get(result, "stream")) ?: "?");
+		json_string_value(json_object_get(result, "stream")) ?: "?",
+		json_string_value(json_object_get(result, "precopy")) ?: "?");
 	if (disks)
 		fprintf(stderr, "disks: %lld MiB copied (%lld MiB sent), in sync after %lld ms; memory: %lld MiB sent, QEMU downtime %lld ms\n",
 			(long long)json_integer_value(json_object_get(disks, "size")) >> 20,

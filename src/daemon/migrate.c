@@ -264,6 +264,7 @@ struct progress {
 	uint64_t t0, t_sample, t_disks, disk_ready_ms, disk_done, disk_total;
 	uint64_t disk_size;       /* of the disks to copy */
 	unsigned downtime_ms;     /* QEMU's downtime-limit now (downtime_step()) */
+	bool one_pass;            /* migration_one_pass(): downtime-limit 0, no steps */
 };
 
 /* Sampling period; shorter while the memory is sent, so that the
@@ -349,7 +350,7 @@ static void progress_sample(struct progress *pg, const char *phase, struct migdi
 		return;
 	}
 	pg->t_sample = now_ms();
-	if (info && downtime_step(json_integer_value(json_object_get(
+	if (info && !pg->one_pass && downtime_step(json_integer_value(json_object_get(
 			    json_object_get(info, "ram"), "dirty-sync-count"))) != pg->downtime_ms) {
 		pg->downtime_ms = downtime_step(json_integer_value(
 			json_object_get(json_object_get(info, "ram"), "dirty-sync-count")));
@@ -444,8 +445,11 @@ static void progress_stop(struct progress *pg)
 static void set_migration_parameters(struct progress *pg, bool copying_disks)
 {
 	struct domain *d = pg->d;
-	json_t *p = json_pack("{s:s,s:I,s:I}", "tls-creds", "", "downtime-limit",
-			      (json_int_t)(pg->downtime_ms = downtime_step(1)), "max-bandwidth",
+	json_t *p;
+
+	pg->downtime_ms = pg->one_pass ? 0 : downtime_step(1);
+	p = json_pack("{s:s,s:I,s:I}", "tls-creds", "", "downtime-limit", (json_int_t)pg->downtime_ms,
+		      "max-bandwidth",
 			      (json_int_t)(daemon_state.conf.migration_bandwidth_mib
 						   ? (uint64_t)daemon_state.conf.migration_bandwidth_mib << 20
 						   : (uint64_t)1 << 40));
@@ -695,7 +699,7 @@ static int migrate_over(struct domain *d, struct tlschan *t, struct target *tg, 
 			const struct domcfg *cfg, json_t **ret_report, char *errbuf, size_t errsize)
 {
 	_cleanup_json_ json_t *reply = NULL, *stats = NULL;
-	struct progress pg = { .d = d, .target = tg->host };
+	struct progress pg = { .d = d, .target = tg->host, .one_pass = migration_one_pass(d) };
 	uint64_t t0 = now_ms(), t_stream_end, t_resumed;
 	bool was_running = d->state == DOM_RUNNING, direct;
 	char ignore[256];
@@ -745,8 +749,11 @@ static int migrate_over(struct domain *d, struct tlschan *t, struct target *tg, 
 	stats = migration_stats(d);
 	progress_stop(&pg);
 	*ret_report = final_report(&pg, stats, t0, t_stream_end, t_resumed);
-	if (*ret_report)
+	if (*ret_report) {
 		json_object_set_new(*ret_report, "stream", json_string(direct ? "direct" : "relayed"));
+		json_object_set_new(*ret_report, "precopy",
+				    json_string(pg.one_pass ? "one pass" : "iterative"));
+	}
 	domain_destroy(d, ignore, sizeof(ignore));
 	return 0;
 }

@@ -123,6 +123,15 @@ char *save_config_text(struct domain *d, const struct domcfg *cfg)
 	return json_dumps(j, JSON_COMPACT);
 }
 
+/* The first QEMU whose TCG marks pages dirty after a bitmap sync. */
+#define QEMU_TCG_DIRTY_SYNC_FIXED 90000
+
+bool migration_one_pass(struct domain *d)
+{
+	return daemon_state.conf.accel == ACCEL_TCG &&
+	       qmp_qemu_version(d->qmp) < QEMU_TCG_DIRTY_SYNC_FIXED;
+}
+
 int save_pipe(int p[2])
 {
 	if (pipe2(p, O_CLOEXEC) < 0)
@@ -232,10 +241,12 @@ static int write_save(struct domain *d, int fd, const char *text, char *errbuf, 
 	if (r < 0)
 		snprintf(errbuf, errsize, "cannot write the save file: %s", strerror(-r));
 	/* QEMU's default migration bandwidth cap (32 MiB/s) is for networks;
-	 * a file is not encrypted (a failed migration may have left TLS on). */
+	 * a file is not encrypted (a failed migration may have left TLS on);
+	 * QEMU's default downtime, or one pass (migration_one_pass()). */
 	if (r == 0)
 		qmp_command(d->qmp, "migrate-set-parameters",
-			    json_pack("{s:I,s:s}", "max-bandwidth", (json_int_t)1 << 40, "tls-creds", ""),
+			    json_pack("{s:I,s:s,s:I}", "max-bandwidth", (json_int_t)1 << 40, "tls-creds", "",
+				      "downtime-limit", (json_int_t)(migration_one_pass(d) ? 0 : 300)),
 			    NULL, NULL, QMP_TIMEOUT_MS);
 	if (r == 0)
 		r = save_stream(d, file_sink_write, &sink, errbuf, errsize);

@@ -38,6 +38,17 @@ void save_release(struct domain *d);
  * text, malloc'd; NULL on failure. */
 char *save_config_text(struct domain *d, const struct domcfg *cfg);
 
+/* Whether D's memory must go over in a single pass. Under TCG, QEMU
+ * before 9.0 loses the guest's writes made, after a sync of its dirty
+ * bitmap, through TLB entries the translated code already holds (fixed
+ * upstream by "physmem: Fix migration dirty bitmap coherency with TCG
+ * memory access"): a sync while the guest runs hands the target stale
+ * pages (a guest kernel that crashes, a virtqueue that double-frees). With
+ * downtime-limit 0, QEMU syncs when the migration starts, sends the whole
+ * memory once while the guest runs, then stops it and sends what it
+ * dirtied meanwhile: the only other sync is made with the guest stopped. */
+bool migration_one_pass(struct domain *d);
+
 /* A pipe for a migration stream, as large as the system allows (1 MiB by
  * default): fewer wake-ups between QEMU and the daemon. */
 int save_pipe(int p[2]);

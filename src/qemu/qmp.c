@@ -37,6 +37,7 @@ struct qmp {
 	qmp_event_fn on_event;
 	qmp_close_fn on_close;
 	void *opaque;
+	unsigned qemu_version; /* from the greeting: major * 10000 + minor * 100 + micro */
 };
 
 static void trace_msg(struct qmp *q, const char *dir, json_t *msg)
@@ -145,6 +146,13 @@ int qmp_connect(const char *path, const char *trace_path, qmp_event_fn on_event,
 	if (!json_object_get(msg, "QMP")) {
 		r = -EPROTO;
 		goto fail;
+	}
+	{
+		json_t *v = json_object_get(json_object_get(json_object_get(msg, "QMP"), "version"),
+					    "qemu");
+		q->qemu_version = (unsigned)(json_integer_value(json_object_get(v, "major")) * 10000 +
+					     json_integer_value(json_object_get(v, "minor")) * 100 +
+					     json_integer_value(json_object_get(v, "micro")));
 	}
 	json_decref(msg);
 	msg = json_pack("{s:s}", "execute", "qmp_capabilities");
@@ -291,6 +299,11 @@ int qmp_command_fd(struct qmp *q, const char *cmd, json_t *args, int fd, json_t 
 		*ret_return = json_incref(json_object_get(reply, "return"));
 	json_decref(reply);
 	return 0;
+}
+
+unsigned qmp_qemu_version(const struct qmp *q)
+{
+	return q->qemu_version;
 }
 
 bool qmp_closed(struct qmp *q)

@@ -37,6 +37,10 @@ int qmp_command_fd(struct qmp *q, const char *cmd, json_t *args, int fd, json_t 
 /* True once the peer closed the connection. */
 bool qmp_closed(struct qmp *q);
 
+/* QEMU's version as its greeting gave it: major * 10000 + minor * 100 +
+ * micro (70222 for 7.2.22); 0 if it did not say. */
+unsigned qmp_qemu_version(const struct qmp *q);
+
 /* Close the connection, join the reader (the close callback does not run)
  * and free. NULL is fine. */
 void qmp_free(struct qmp *q);

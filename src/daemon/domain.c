@@ -797,6 +797,8 @@ static void on_qmp_event(void *opaque, const char *event, json_t *data)
 		pthread_mutex_lock(&d->lock);
 		if (d->state == DOM_RUNNING || d->state == DOM_PAUSED)
 			d->state = streq(event, "STOP") ? DOM_PAUSED : DOM_RUNNING;
+		if (streq(event, "RESUME"))
+			d->resumed_at_ms = now_ms();
 		pthread_mutex_unlock(&d->lock);
 		pthread_mutex_lock(&daemon_state.lock);
 		pthread_cond_broadcast(&daemon_state.changed);

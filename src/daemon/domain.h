@@ -65,6 +65,9 @@ struct domain {
 	 * it): "" until one comes. Under lock; migration_cond is signalled. */
 	char migration_status[24];
 	pthread_cond_t migration_cond;
+	/* now_ms() when QEMU last reported RESUME (the guest runs again;
+	 * migrate.c tells the source how long ago). Under lock. */
+	uint64_t resumed_at_ms;
 };
 
 /* Parameters of a create request. */

@@ -746,6 +746,11 @@ static int migrate_over(struct domain *d, struct tlschan *t, struct target *tg, 
 	}
 	json_decref(commit);
 	t_resumed = now_ms();
+	if (reply) {
+		uint64_t ago = (uint64_t)json_integer_value(json_object_get(reply, "resumed_ms_ago"));
+		if (ago < t_resumed - t_stream_end)
+			t_resumed -= ago;
+	}
 	stats = migration_stats(d);
 	progress_stop(&pg);
 	*ret_report = final_report(&pg, stats, t0, t_stream_end, t_resumed);
@@ -1364,7 +1369,12 @@ static void relocation_serve_chan(struct tlschan *t, int fd, const char *peer, b
 		log_err("incoming migration of %s: %s", final_name, errbuf);
 	else
 		log_info("domain %s (%d) migrated in from %s", final_name, rc.d->domid, peer);
-	msg = json_pack("{s:b}", "ok", r == 0);
+	/* How long the guest has run again: the rename and the state saved
+	 * since are not part of its pause (the source's downtime figure). */
+	pthread_mutex_lock(&rc.d->lock);
+	msg = json_pack("{s:b,s:I}", "ok", r == 0, "resumed_ms_ago",
+			(json_int_t)(r == 0 && rc.d->resumed_at_ms ? now_ms() - rc.d->resumed_at_ms : 0));
+	pthread_mutex_unlock(&rc.d->lock);
 	tlschan_send_json(t, msg);
 	json_decref(msg);
 	domain_unref(rc.d);

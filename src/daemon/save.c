@@ -110,6 +110,10 @@ char *save_config_text(struct domain *d, const struct domcfg *cfg)
 	}
 	if (!j)
 		return NULL;
+	/* The domain keeps its UUID wherever it is restored or migrated to
+	 * (as Xen's does), unless the config given names another. */
+	if (!json_is_string(json_object_get(j, "uuid")) && d->uuid && *d->uuid)
+		json_object_set_new(j, "uuid", json_string(d->uuid));
 	vifs = json_object_get(j, "vifs");
 	json_array_foreach(vifs, i, vif) {
 		if (json_is_null(json_object_get(vif, "mac")) || !json_object_get(vif, "mac")) {

@@ -94,6 +94,7 @@ def test_san_round_trips_keep_the_guest_whole(lab):
     a.inst.run("create", lab.guest_cfg("web", [f"{ROOT},raw,xvda2,w"]))
     wait_ready(a.inst, "web", timeout=180)
     tcg = "accelerator tcg" in (a.inst.root / "var/log/domus/domusd.log").read_text()
+    uuid = domains(a.inst)["web"]["uuid"]
     hosts = [(a, ADDR_A), (b, ADDR_B)]
     for n in range(3):
         src, (dst, addr) = hosts[n % 2][0], hosts[(n + 1) % 2]
@@ -107,6 +108,7 @@ def test_san_round_trips_keep_the_guest_whole(lab):
         res = stream.stop()
         assert res["error"] is None and res["bad"] == 0 and res["received"] == res["sent"], res
         assert domains(dst.inst)["web"]["state"] == "running"
+        assert domains(dst.inst)["web"]["uuid"] == uuid  # the same domain, as in Xen
     for h in (a, b):  # what the guest printed after each arrival
         log = console_log(h.inst, "web--incoming").read_text(errors="replace")
         assert "BUG" not in log and "not a head" not in log and "panic" not in log, log[-2000:]

@@ -332,6 +332,13 @@ static unsigned downtime_step(int64_t syncs)
 	return v < max ? v : max;
 }
 
+/* QEMU's downtime-limit for PG at SYNCS syncs: downtime_step(), or 0 for a
+ * one-pass migration (migration_one_pass()). */
+static unsigned downtime_limit(const struct progress *pg, int64_t syncs)
+{
+	return pg->one_pass ? 0 : downtime_step(syncs);
+}
+
 /* One sample of the migration's progress; handles the pre-switchover pause.
  * While the memory is sent with disks, QEMU's status is looked at every
  * PROGRESS_SWITCH_MS but the rest is sampled every PROGRESS_MS. */
@@ -339,6 +346,7 @@ static void progress_sample(struct progress *pg, const char *phase, struct migdi
 {
 	_cleanup_json_ json_t *info = NULL;
 	uint64_t done = 0, total = 0;
+	unsigned limit;
 	json_t *p, *ram;
 
 	if (!streq(phase, "copying disks") &&
@@ -350,10 +358,10 @@ static void progress_sample(struct progress *pg, const char *phase, struct migdi
 		return;
 	}
 	pg->t_sample = now_ms();
-	if (info && !pg->one_pass && downtime_step(json_integer_value(json_object_get(
-			    json_object_get(info, "ram"), "dirty-sync-count"))) != pg->downtime_ms) {
-		pg->downtime_ms = downtime_step(json_integer_value(
-			json_object_get(json_object_get(info, "ram"), "dirty-sync-count")));
+	ram = json_object_get(info, "ram");
+	limit = downtime_limit(pg, json_integer_value(json_object_get(ram, "dirty-sync-count")));
+	if (info && limit != pg->downtime_ms) {
+		pg->downtime_ms = limit;
 		qmp_command(pg->d->qmp, "migrate-set-parameters",
 			    json_pack("{s:I}", "downtime-limit", (json_int_t)pg->downtime_ms), NULL, NULL,
 			    QMP_TIMEOUT_MS);
@@ -362,7 +370,6 @@ static void progress_sample(struct progress *pg, const char *phase, struct migdi
 		migdisk_progress(md, &done, &total);
 	p = json_pack("{s:s,s:s,s:I}", "phase", phase, "target", pg->target, "elapsed_ms",
 		      (json_int_t)(now_ms() - pg->t0));
-	ram = json_object_get(info, "ram");
 	if (p && ram)
 		json_object_set_new(p, "memory",
 				    json_pack("{s:O*,s:O*,s:O*,s:O*}", "transferred",
@@ -447,7 +454,7 @@ static void set_migration_parameters(struct progress *pg, bool copying_disks)
 	struct domain *d = pg->d;
 	json_t *p;
 
-	pg->downtime_ms = pg->one_pass ? 0 : downtime_step(1);
+	pg->downtime_ms = downtime_limit(pg, 1);
 	p = json_pack("{s:s,s:I,s:I}", "tls-creds", "", "downtime-limit", (json_int_t)pg->downtime_ms,
 		      "max-bandwidth",
 			      (json_int_t)(daemon_state.conf.migration_bandwidth_mib

@@ -34,8 +34,8 @@ int save_claim(struct domain *d, const char *what, const struct domcfg *cfg, cha
 void save_release(struct domain *d);
 
 /* The config to carry with D's state: CFG (if not NULL) or D's own, with
- * D's UUID (unless CFG names one) and generated MACs written in and its NICs as they are now (hot plug). JSON
- * text, malloc'd; NULL on failure. */
+ * D's UUID (unless CFG names one) and generated MACs written in and its
+ * NICs as they are now (hot plug). JSON text, malloc'd; NULL on failure. */
 char *save_config_text(struct domain *d, const struct domcfg *cfg);
 
 /* Whether D's memory must go over in a single pass. Under TCG, QEMU

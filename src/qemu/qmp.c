@@ -40,6 +40,18 @@ struct qmp {
 	unsigned qemu_version; /* from the greeting: major * 10000 + minor * 100 + micro */
 };
 
+/* QEMU's version in its GREETING ({"QMP": {"version": {"qemu": {...}}}}),
+ * as qmp_qemu_version() gives it. */
+static unsigned greeting_version(json_t *greeting)
+{
+	json_t *v = json_object_get(
+		json_object_get(json_object_get(greeting, "QMP"), "version"), "qemu");
+
+	return (unsigned)(json_integer_value(json_object_get(v, "major")) * 10000 +
+			  json_integer_value(json_object_get(v, "minor")) * 100 +
+			  json_integer_value(json_object_get(v, "micro")));
+}
+
 static void trace_msg(struct qmp *q, const char *dir, json_t *msg)
 {
 	_cleanup_free_ char *s = NULL;
@@ -147,13 +159,7 @@ int qmp_connect(const char *path, const char *trace_path, qmp_event_fn on_event,
 		r = -EPROTO;
 		goto fail;
 	}
-	{
-		json_t *v = json_object_get(json_object_get(json_object_get(msg, "QMP"), "version"),
-					    "qemu");
-		q->qemu_version = (unsigned)(json_integer_value(json_object_get(v, "major")) * 10000 +
-					     json_integer_value(json_object_get(v, "minor")) * 100 +
-					     json_integer_value(json_object_get(v, "micro")));
-	}
+	q->qemu_version = greeting_version(msg);
 	json_decref(msg);
 	msg = json_pack("{s:s}", "execute", "qmp_capabilities");
 	trace_msg(q, ">", msg);

@@ -380,10 +380,13 @@ def main():
     table = {}
     try:
         stream = os.environ.get("BENCH_DOMUS_STREAM")  # domus.conf migration_stream on A
-        if stream:
-            conf = lab.a.inst.root / "etc/domus/domus.conf"
-            lab.a.inst.run("daemon", "stop")
-            lab.a.start(conf.read_text() + f'migration_stream = "{stream}"\n')
+        extra = os.environ.get("BENCH_DOMUS_CONF", "")  # more domus.conf lines, A and B
+        for h, more in ((lab.a, extra + (f'migration_stream = "{stream}"\n' if stream else "")),
+                        (lab.b, extra)):
+            if more:
+                conf = h.inst.root / "etc/domus/domus.conf"
+                h.inst.run("daemon", "stop")
+                h.start(conf.read_text() + more + "\n")
         pin_bridge_macs(lab)
         lab.san_lv("web-root", "40M", KIT["rootfs.img"])
         lab.serve("web-root", 10809)

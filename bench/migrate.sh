@@ -21,7 +21,9 @@
 # Targets (issue 6): downtime within 10% of QEMU's, idle downtime < 50 ms,
 # orchestration before + after the copy < 300 ms. Run as root.
 # BENCH_CASES picks cases (default "shared/idle shared/dirty local/idle
-# local/dirty").
+# local/dirty"); BENCH_PEERS the peers (default "qemu qemu-tls");
+# BENCH_DOMUS_CONF lines added to both hosts' domus.conf (e.g.
+# "migration_stream_buffer_kib = 0"); BENCH_DOMUS_STREAM A's migration_stream.
 #
 #   bench/migrate.sh [BUILD_DIR]        BENCH_RUNS=1 bench/migrate.sh
 set -euo pipefail

@@ -31,6 +31,8 @@ struct daemon_conf {
 	char *relocation_tls_dir;   /* ca-cert.pem, cert.pem, key.pem */
 	unsigned migration_max_downtime_ms;
 	unsigned migration_bandwidth_mib; /* MiB/s, 0 = unlimited */
+	unsigned migration_stream_buffer_kib; /* socket buffers of a direct
+					       * stream, 0 = the kernel's */
 	bool migration_relayed;     /* `migration_stream = "relayed"`: the memory
 				     * through the daemons, not QEMU to QEMU */
 	bool migration_write_blocking; /* `migration_disk_copy = "write-blocking"` */

@@ -10,6 +10,10 @@
 #include <string.h>
 #include <unistd.h>
 
+/* Default of migration_stream_buffer_kib (the kernel doubles it): small
+ * enough to cross in a few ms, large enough for a LAN's full rate. */
+#define MIGRATION_STREAM_BUFFER_KIB 256
+
 static uint64_t meminfo_mb(const char *key)
 {
 	_cleanup_fclose_ FILE *f = fopen("/proc/meminfo", "re");
@@ -124,6 +128,13 @@ static int conf_relocation(const struct xlcfg *cfg, struct daemon *d, char *errb
 	d->conf.migration_max_downtime_ms = v && v->type == XLCFG_NUMBER && v->num > 0 ? (unsigned)v->num : 300;
 	v = cfg ? xlcfg_get(cfg, "migration_bandwidth") : NULL;
 	d->conf.migration_bandwidth_mib = v && v->type == XLCFG_NUMBER && v->num > 0 ? (unsigned)v->num : 0;
+	v = cfg ? xlcfg_get(cfg, "migration_stream_buffer_kib") : NULL;
+	if (v && (v->type != XLCFG_NUMBER || v->num > 1 << 20)) {
+		snprintf(errbuf, errsize, "%s: migration_stream_buffer_kib must be a number of KiB "
+			 "(0: the kernel sizes them)", d->paths.conf_file);
+		return -EINVAL;
+	}
+	d->conf.migration_stream_buffer_kib = v ? (unsigned)v->num : MIGRATION_STREAM_BUFFER_KIB;
 	v = cfg ? xlcfg_get(cfg, "migration_stream") : NULL;
 	if (v && (v->type != XLCFG_STRING || (!streq(v->str, "direct") && !streq(v->str, "relayed")))) {
 		snprintf(errbuf, errsize, "%s: migration_stream must be \"direct\" or \"relayed\"",

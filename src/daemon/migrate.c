@@ -14,7 +14,9 @@
  *      connections ("op": "disk", migdisk.h) until they are in sync;
  *   3. has its QEMU send the memory: "direct" (over TLS channels), QEMU
  *      to QEMU with QEMU's own TLS on a second connection to the same
- *      service, which opens with STREAM_MAGIC and the token; else (ssh)
+ *      service, which opens with STREAM_MAGIC and the token and waits
+ *      for the target's STREAM_READY byte (its QEMU is up and about to
+ *      take the stream) before the source's QEMU begins; else (ssh)
  *      through the channel in frames (u32 length, data) that the target
  *      feeds to its QEMU. With disks, QEMU pauses before the switch-over,
  *      the mirrors end in sync, and only then the stream completes. A
@@ -69,6 +71,10 @@
  * token (32 hex digits); then QEMU's TLS begins. */
 #define STREAM_MAGIC "DOMUSMIG"
 #define STREAM_HELLO_LEN (8 + 32)
+/* The target's answer on that connection once its QEMU is about to read
+ * the stream; the source waits at most STREAM_READY_TIMEOUT_MS for it. */
+#define STREAM_READY '\x01'
+#define STREAM_READY_TIMEOUT_MS 60000
 #define QEMU_TLS_ID "domus-migration-tls"
 
 static struct tlschan_creds *relocation_creds;
@@ -168,11 +174,20 @@ static void qemu_tls_off(struct domain *d)
 }
 
 /* A stream socket: sent as written, and a peer that vanishes without a
- * word (cut network) is noticed within about 20 s. */
+ * word (cut network) is noticed within about 20 s. Its buffers are
+ * migration_stream_buffer_kib: what they hold when QEMU stops the guest
+ * must still cross and be loaded before the target resumes it, and the
+ * kernel grows them to MiBs on a fast link (tens of ms of pause). */
 static void stream_socket_options(int fd)
 {
 	int one = 1, idle = 5, intvl = 2, cnt = 3;
+	int buf = (int)daemon_state.conf.migration_stream_buffer_kib << 10;
 	unsigned tmo = 20000;
+
+	if (buf) {
+		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &buf, sizeof(buf));
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buf, sizeof(buf));
+	}
 
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
@@ -612,10 +627,37 @@ static int copy_disks(struct progress *pg, json_t *reply, struct target *tg, cha
 	return r;
 }
 
+/* Wait on the stream connection FD for the target's STREAM_READY. QEMU
+ * runs the TLS handshake in its main loop, holding its big lock, and makes
+ * the sockets it is given blocking: begun before the target's QEMU reads,
+ * the handshake would wait there and freeze the guest meanwhile (~200 ms
+ * while the target starts its QEMU). */
+static int stream_wait_ready(int fd, char *errbuf, size_t errsize)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	char c = 0;
+	int n;
+
+	do
+		n = poll(&pfd, 1, STREAM_READY_TIMEOUT_MS);
+	while (n < 0 && errno == EINTR);
+	if (n == 0) {
+		snprintf(errbuf, errsize, "the target did not take the stream within %d s",
+			 STREAM_READY_TIMEOUT_MS / 1000);
+		return -ETIMEDOUT;
+	}
+	n = n < 0 ? -1 : (int)recv(fd, &c, 1, 0);
+	if (n == 1 && c == STREAM_READY)
+		return 0;
+	snprintf(errbuf, errsize, "the target closed the stream");
+	return -EPIPE;
+}
+
 /* QEMU sends its stream itself, with its own TLS, on a new connection to
- * the target's relocation service that opens with the migration's TOKEN. */
+ * the target's relocation service that opens with the migration's TOKEN;
+ * WAIT_READY: the target answers it with STREAM_READY first. */
 static int send_direct(struct domain *d, struct tlschan *t, const struct target *tg,
-		       const char *token, char *errbuf, size_t errsize)
+		       const char *token, bool wait_ready, char *errbuf, size_t errsize)
 {
 	char hello[STREAM_HELLO_LEN + 1], name[256];
 	int fd = -1, r;
@@ -636,8 +678,10 @@ static int send_direct(struct domain *d, struct tlschan *t, const struct target 
 	r = write_all(fd, hello, STREAM_HELLO_LEN);
 	if (r < 0)
 		snprintf(errbuf, errsize, "cannot open the stream to the target: %s", strerror(-r));
-	if (r == 0)
+	if (r == 0)  /* while the target's QEMU starts */
 		r = qemu_tls_on(d, false, name, errbuf, errsize);
+	if (r == 0 && wait_ready)
+		r = stream_wait_ready(fd, errbuf, errsize);
 	if (r == 0)
 		r = save_stream_fd(d, fd, errbuf, errsize);
 	close(fd);
@@ -656,7 +700,7 @@ static int send_memory(struct progress *pg, struct tlschan *t, const struct targ
 	progress_set_phase(pg, "copying memory", pg->md);
 	if (direct)
 		r = send_direct(pg->d, t, tg, json_string_value(json_object_get(reply, "token")) ?: "",
-				errbuf, errsize);
+				json_is_true(json_object_get(reply, "stream_ready")), errbuf, errsize);
 	else
 		r = save_stream(pg->d, frame_sink, t, errbuf, errsize);
 	if (r == -EPIPE || r == -ECONNRESET || (r < 0 && direct)) {
@@ -1236,8 +1280,8 @@ static int receive_domain(struct tlschan *t, const char *peer, bool tls, json_t 
 	rc->in = u.in = incoming_add(cfg->name, answer);
 	u.stop = eventfd(0, EFD_CLOEXEC);
 	r = !rc->in || u.stop < 0 ? -ENOMEM : u.direct ? 0 : save_pipe(p);
-	ok = r == 0 ? json_pack("{s:b,s:O,s:s,s:b}", "ok", 1, "disks", answer, "token",
-				rc->in->token, "direct", u.direct)
+	ok = r == 0 ? json_pack("{s:b,s:O,s:s,s:b,s:b}", "ok", 1, "disks", answer, "token",
+				rc->in->token, "direct", u.direct, "stream_ready", u.direct)
 		    : NULL;
 	if (ok)
 		r = tlschan_send_json(t, ok);
@@ -1265,6 +1309,11 @@ static int receive_domain(struct tlschan *t, const char *peer, bool tls, json_t 
 		r = qemu_tls_on(rc->d, true, NULL, errbuf, errsize);
 		if (r == 0)
 			r = stream_wait(rc->in, &sfd, errbuf, errsize);
+		if (r == 0 && send(sfd, &(char){ STREAM_READY }, 1, MSG_NOSIGNAL) != 1) {
+			snprintf(errbuf, errsize, "the source's stream connection broke: %s",
+				 strerror(errno));
+			r = -EPIPE;
+		}
 		if (r == 0)
 			r = save_receive(rc->d, sfd, errbuf, errsize);
 		if (r == 0)

@@ -76,6 +76,8 @@ def test_unrestorable_save_file_is_kept(instance):
     ('host_stop_migrate_to = 8002\n', "'host_stop_migrate_to' must be a string"),
     ('migration_stream = "tunnel"\n', 'migration_stream must be "direct" or "relayed"'),
     ('migration_disk_copy = 1\n', 'migration_disk_copy must be "background" or "write-blocking"'),
+    ('migration_stream_buffer_kib = 2000000\n', 'migration_stream_buffer_kib must be a number of KiB'),
+    ('migration_stream_buffer_kib = "256"\n', 'migration_stream_buffer_kib must be a number of KiB'),
 ])
 def test_bad_host_stop_settings_are_refused(instance, text, message):
     conf = instance.root / "etc/domus/domus.conf"

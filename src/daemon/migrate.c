@@ -68,7 +68,8 @@
 #define REASON_TIMEOUT_MS 2000
 
 /* A direct stream connection opens with STREAM_MAGIC and the migration's
- * token (32 hex digits); then QEMU's TLS begins. */
+ * token (32 hex digits); the target answers STREAM_READY; then QEMU's TLS
+ * begins. */
 #define STREAM_MAGIC "DOMUSMIG"
 #define STREAM_HELLO_LEN (8 + 32)
 /* The target's answer on that connection once its QEMU is about to read
@@ -586,10 +587,12 @@ static int begin_migration(struct domain *d, struct tlschan *t, const struct tar
 	if (r < 0)
 		return r;
 	/* "direct": QEMU may send the memory itself, with its own TLS, over a
-	 * connection of its own (not through ssh). */
-	begin = json_pack("{s:s,s:s,s:O,s:b,s:O,s:b}", "op", "begin", "name", d->name, "config",
+	 * connection of its own (not through ssh); "stream_ready": we wait
+	 * for STREAM_READY on it (a target that does not answer "stream_ready"
+	 * sends none). */
+	begin = json_pack("{s:s,s:s,s:O,s:b,s:O,s:b,s:b}", "op", "begin", "name", d->name, "config",
 			  config, "live", live, "disks", disks, "direct",
-			  !tg->sshcmd && !daemon_state.conf.migration_relayed);
+			  !tg->sshcmd && !daemon_state.conf.migration_relayed, "stream_ready", 1);
 	r = begin ? tlschan_send_json(t, begin) : -ENOMEM;
 	json_decref(begin);
 	if (r < 0) {
@@ -877,6 +880,7 @@ struct unframer {
 	struct tlschan *t;
 	struct incoming *in;
 	bool direct;              /* QEMU receives the stream: only the end frame comes */
+	bool ready;               /* direct, and the source waits for STREAM_READY */
 	int stop;                 /* an eventfd: stop reading (the channel is kept) */
 	int dst;
 	int result;
@@ -1268,6 +1272,8 @@ static int receive_domain(struct tlschan *t, const char *peer, bool tls, json_t 
 					.incoming_fd = -1, .incoming_later = true };
 	struct unframer u = { .t = t, .peer = peer, .t0 = now_ms(), .dst = -1,
 			      .direct = tls && json_is_true(json_object_get(begin, "direct")),
+			      .ready = tls && json_is_true(json_object_get(begin, "direct")) &&
+				       json_is_true(json_object_get(begin, "stream_ready")),
 			      .lock = PTHREAD_MUTEX_INITIALIZER };
 	_cleanup_json_ json_t *answer = NULL;
 	json_t *warnings = NULL, *ok;
@@ -1281,7 +1287,7 @@ static int receive_domain(struct tlschan *t, const char *peer, bool tls, json_t 
 	u.stop = eventfd(0, EFD_CLOEXEC);
 	r = !rc->in || u.stop < 0 ? -ENOMEM : u.direct ? 0 : save_pipe(p);
 	ok = r == 0 ? json_pack("{s:b,s:O,s:s,s:b,s:b}", "ok", 1, "disks", answer, "token",
-				rc->in->token, "direct", u.direct, "stream_ready", u.direct)
+				rc->in->token, "direct", u.direct, "stream_ready", u.ready)
 		    : NULL;
 	if (ok)
 		r = tlschan_send_json(t, ok);
@@ -1309,7 +1315,7 @@ static int receive_domain(struct tlschan *t, const char *peer, bool tls, json_t 
 		r = qemu_tls_on(rc->d, true, NULL, errbuf, errsize);
 		if (r == 0)
 			r = stream_wait(rc->in, &sfd, errbuf, errsize);
-		if (r == 0 && send(sfd, &(char){ STREAM_READY }, 1, MSG_NOSIGNAL) != 1) {
+		if (r == 0 && u.ready && send(sfd, &(char){ STREAM_READY }, 1, MSG_NOSIGNAL) != 1) {
 			snprintf(errbuf, errsize, "the source's stream connection broke: %s",
 				 strerror(errno));
 			r = -EPIPE;

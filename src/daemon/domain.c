@@ -26,6 +26,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <net/if.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1055,6 +1056,24 @@ static int open_consoles(struct domain *d)
 	return d->serial && (d->pvcon || d->cfg->type == DOM_TYPE_HVM) ? 0 : -ENOMEM;
 }
 
+/* 0 while D's just-started QEMU lives and DEADLINE (for it to do WHAT)
+ * is not past; else says why not. */
+static int new_qemu_check(struct domain *d, uint64_t deadline, const char *what, char *errbuf,
+			  size_t errsize)
+{
+	if (!proc_start_time(d->pid)) {
+		_cleanup_free_ char *qerr = qemu_error_text(d->run_dir);
+		snprintf(errbuf, errsize, "device model failed to start: %s", qerr ? qerr : "");
+		return -ECHILD;
+	}
+	if (now_ms() > deadline) {
+		snprintf(errbuf, errsize, "device model did not %s within %d s", what,
+			 QEMU_START_TIMEOUT_MS / 1000);
+		return -ETIMEDOUT;
+	}
+	return 0;
+}
+
 /* Connect to a just-started QEMU's QMP socket, waiting while QEMU sets up. */
 static int connect_new_qemu(struct domain *d, char *errbuf, size_t errsize)
 {
@@ -1069,18 +1088,26 @@ static int connect_new_qemu(struct domain *d, char *errbuf, size_t errsize)
 		r = qmp_connect(sock, trace, on_qmp_event, on_qmp_close, d, &d->qmp);
 		if (r == 0)
 			return 0;
-		if (!proc_start_time(d->pid)) {
-			_cleanup_free_ char *qerr = qemu_error_text(d->run_dir);
-			snprintf(errbuf, errsize, "device model failed to start: %s", qerr ? qerr : "");
-			return -ECHILD;
-		}
-		if (now_ms() > deadline) {
-			snprintf(errbuf, errsize, "device model did not answer on QMP within %d s",
-				 QEMU_START_TIMEOUT_MS / 1000);
-			return -ETIMEDOUT;
-		}
+		r = new_qemu_check(d, deadline, "answer on QMP", errbuf, errsize);
+		if (r < 0)
+			return r;
 		usleep(5000);
 	}
+}
+
+/* Wait until D's just-started QEMU has created its tap IFNAME: early in
+ * its start-up, well before it answers on QMP. */
+static int wait_new_tap(struct domain *d, const char *ifname, char *errbuf, size_t errsize)
+{
+	uint64_t deadline = now_ms() + QEMU_START_TIMEOUT_MS;
+
+	while (if_nametoindex(ifname) == 0) {
+		int r = new_qemu_check(d, deadline, "create its tap", errbuf, errsize);
+		if (r < 0)
+			return r;
+		usleep(2000);
+	}
+	return 0;
 }
 
 static int attach_port(struct domain *d, const struct launch_plan *plan, size_t i, char *errbuf,
@@ -1158,12 +1185,17 @@ static int launch(struct domain *d, const struct domain_create_args *a, char *er
 	}
 	d->pid = pid;
 	d->pid_start = proc_start_time(pid);
-	r = connect_new_qemu(d, errbuf, errsize);
+	/* The taps go on their bridges (antispoofing rules: an nft run each,
+	 * ~30 ms) while QEMU still builds the machine: it creates them first. */
 	for (size_t i = 0; r == 0 && i < plan.n_nics; i++) {
 		if (!plan.bridges[i])
 			continue;
-		r = attach_port(d, &plan, i, errbuf, errsize);
+		r = wait_new_tap(d, plan.ifnames[i], errbuf, errsize);
+		if (r == 0)
+			r = attach_port(d, &plan, i, errbuf, errsize);
 	}
+	if (r == 0)
+		r = connect_new_qemu(d, errbuf, errsize);
 	/* Loading a migration takes long: a daemon killed meanwhile must find
 	 * the half-made domain (and its disk servers) to clean up. */
 	if (r == 0 && (a->incoming_fd >= 0 || a->incoming_later))

@@ -135,8 +135,8 @@ static char *qemu_tls_dir(void)
 }
 
 /* Give D's QEMU the relocation credentials and turn TLS on for its
- * migration: as the SERVER (incoming) or as a client checking the
- * target's certificate against HOSTNAME. */
+ * migration: as the SERVER (incoming: a QEMU just started, holding none)
+ * or as a client checking the target's certificate against HOSTNAME. */
 static int qemu_tls_on(struct domain *d, bool server, const char *hostname, char *errbuf,
 		       size_t errsize)
 {
@@ -148,8 +148,9 @@ static int qemu_tls_on(struct domain *d, bool server, const char *hostname, char
 		snprintf(errbuf, errsize, "cannot prepare the TLS credentials for QEMU");
 		return -EIO;
 	}
-	qmp_command(d->qmp, "object-del", json_pack("{s:s}", "id", QEMU_TLS_ID), NULL, NULL,
-		    QMP_TIMEOUT_MS);
+	if (!server)  /* a source may have migrated before, with older files */
+		qmp_command(d->qmp, "object-del", json_pack("{s:s}", "id", QEMU_TLS_ID), NULL,
+			    NULL, QMP_TIMEOUT_MS);
 	r = qmp_command(d->qmp, "object-add",
 			json_pack("{s:s,s:s,s:s,s:s,s:b}", "qom-type", "tls-creds-x509", "id",
 				  QEMU_TLS_ID, "endpoint", server ? "server" : "client", "dir", dir,

@@ -17,7 +17,8 @@
 #          migrates without shared storage)
 # and prints QEMU-reported downtime, the stream's largest gap, total time,
 # QEMU's own total time, the disk's sync time, Domus orchestration (total -
-# QEMU's total; before the copy / after it), and the Domus/QEMU ratios.
+# QEMU's total; before the copy / after it; the target's start of the
+# incoming domain, inside "before"), and the Domus/QEMU ratios.
 # Targets (issue 6): downtime within 10% of QEMU's, idle downtime < 50 ms,
 # orchestration before + after the copy < 300 ms. Run as root.
 # BENCH_CASES picks cases (default "shared/idle shared/dirty local/idle

@@ -1273,14 +1273,13 @@ static int receive_domain(struct tlschan *t, const char *peer, bool tls, json_t 
 					.incoming_fd = -1, .incoming_later = true };
 	struct unframer u = { .t = t, .peer = peer, .t0 = now_ms(), .dst = -1,
 			      .direct = tls && json_is_true(json_object_get(begin, "direct")),
-			      .ready = tls && json_is_true(json_object_get(begin, "direct")) &&
-				       json_is_true(json_object_get(begin, "stream_ready")),
 			      .lock = PTHREAD_MUTEX_INITIALIZER };
 	_cleanup_json_ json_t *answer = NULL;
 	json_t *warnings = NULL, *ok;
 	char ignore[256];
 	int p[2] = { -1, -1 }, r, sfd;
 
+	u.ready = u.direct && json_is_true(json_object_get(begin, "stream_ready"));
 	r = receive_check(rc, begin, &cfg, &answer, errbuf, errsize);
 	if (r < 0)
 		return r;

@@ -165,18 +165,22 @@ def test_hot_plugged_nic_migrates(hosts):
     assert b.inst.run("network-list", "plugged").stdout.splitlines()[1:] == []
 
 
+def target_qemu(host, path, script):
+    """Restart HOST's daemon with `qemu` = PATH, a shell script of SCRIPT."""
+    path.write_text("#!/bin/sh\n" + script)
+    path.chmod(0o755)
+    host.inst.run("daemon", "stop")
+    conf = host.inst.root / "etc/domus/domus.conf"
+    conf.write_text(conf.read_text() + f'qemu = "{path}"\n')
+    host.start(conf.read_text())
+
+
 def test_target_device_model_fails_keeps_the_domain(hosts, tmp_path):
     """The target answers "ok" and starts its QEMU while the memory comes:
     a QEMU that cannot start there ends the migration with its reason and
     the domain keeps running on the source."""
     a, b = hosts
-    fake = tmp_path / "broken-qemu"
-    fake.write_text("#!/bin/sh\necho 'broken device model' >&2\nexit 1\n")
-    fake.chmod(0o755)
-    b.inst.run("daemon", "stop")
-    conf = b.inst.root / "etc/domus/domus.conf"
-    conf.write_text(conf.read_text() + f'qemu = "{fake}"\n')
-    b.start(conf.read_text())
+    target_qemu(b, tmp_path / "broken-qemu", "echo 'broken device model' >&2\nexit 1\n")
     guest_on(a, "stays")
     t0 = time.monotonic()
     p = a.inst.run("migrate", "--live", "stays", ADDR_B, check=False, timeout=120)
@@ -197,13 +201,7 @@ def test_source_guest_runs_while_the_target_starts(hosts, tmp_path):
     50 ms; the log shows no hole near the 3 s the target took (a frozen
     guest's clock jumps by the time it was frozen)."""
     a, b = hosts
-    slow = tmp_path / "slow-qemu"
-    slow.write_text('#!/bin/sh\nsleep 3\nexec qemu-system-x86_64 "$@"\n')
-    slow.chmod(0o755)
-    b.inst.run("daemon", "stop")
-    conf = b.inst.root / "etc/domus/domus.conf"
-    conf.write_text(conf.read_text() + f'qemu = "{slow}"\n')
-    b.start(conf.read_text())
+    target_qemu(b, tmp_path / "slow-qemu", 'sleep 3\nexec qemu-system-x86_64 "$@"\n')
     guest_on(a, "ticker")
     with agent(a.inst, "ticker") as ga:
         ga.exec("while :; do cut -d' ' -f1 /proc/uptime >> /tmp/ticks; sleep 0.05; done "

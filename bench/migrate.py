@@ -156,6 +156,18 @@ def domus_run(lab, dirty, local):
     wait_ready(a.inst, "web", timeout=240)
     pid = qemu_pids(a.inst)[0]
     argv = open(f"/proc/{pid}/cmdline", "rb").read().split(b"\0")[:-1]
+    # QEMU by hand runs in the environment Domus gives its QEMU (glibc's
+    # malloc on huge pages); glibc cuts GLIBC_TUNABLES at its ':'s in
+    # /proc/PID/environ, so join the pieces back.
+    env = open(f"/proc/{pid}/environ", "rb").read().split(b"\0")
+    tun = [i for i, e in enumerate(env) if e.startswith(b"GLIBC_TUNABLES=")]
+    if tun:
+        parts = [env[tun[0]]]
+        for e in env[tun[0] + 1:]:
+            if not e.startswith(b"glibc."):
+                break
+            parts.append(e)
+        argv = [b"env", b":".join(parts)] + argv
     stream = guest_up(lab, agent_sock(a.inst), dirty)
     t_call = time.time()
     rep = api(a.inst, "migrate", {"domain": "web", "host": ADDR_B, "live": True})

@@ -136,8 +136,9 @@ void domain_state_letters(struct domain *d, char buf[7]);
 double domain_cpu_seconds(struct domain *d);
 
 /* Start ARGV detached (double fork, own session, working directory
- * RUN_DIR, stdout/stderr appended to LOG_NAME there): its pid or -errno. */
-pid_t spawn_detached(char **argv, const char *run_dir, const char *log_name);
+ * RUN_DIR, stdout/stderr appended to LOG_NAME there) with environment ENVP
+ * (NULL: the daemon's): its pid or -errno. */
+pid_t spawn_detached(char **argv, char **envp, const char *run_dir, const char *log_name);
 
 /* The start time of PID (/proc/PID/stat), or 0 if it is gone or a zombie. */
 unsigned long long proc_start_time(pid_t pid);

@@ -282,7 +282,7 @@ static int spawn_server(struct domain *d, struct disk_server *ds, char *errbuf, 
 	if (ds->readonly)
 		argv[n++] = (char *)"--readonly";
 	argv[n] = NULL;
-	pid = spawn_detached(argv, d->run_dir, log);
+	pid = spawn_detached(argv, NULL, d->run_dir, log);
 	if (pid < 0) {
 		snprintf(errbuf, errsize, "disk '%s': cannot start its server: %s", ds->vdev,
 			 strerror(-pid));

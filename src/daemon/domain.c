@@ -28,10 +28,13 @@
 #include <fcntl.h>
 #include <net/if.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/random.h>
+#include <sys/syscall.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -39,6 +42,8 @@
 
 #define QMP_TIMEOUT_MS 10000
 #define QEMU_START_TIMEOUT_MS 30000
+
+static int vif_attach_join(struct domain *d, char *errbuf, size_t errsize);
 
 static void domain_free(struct domain *d)
 {
@@ -697,59 +702,45 @@ static int run_bootloader(struct domain *d, const struct launch_plan *p, struct 
 	return 0;
 }
 
-/* QEMU and disk servers: a grandchild in its own session (domain.h). */
+/* QEMU and disk servers, in their own session (domain.h). posix_spawn
+ * (vfork-like): forking the daemon would copy its page tables first, a few
+ * ms on the path of every create and incoming migration. */
 pid_t spawn_detached(char **argv, char **envp, const char *run_dir, const char *log_name)
 {
-	int pipefd[2];
-	pid_t child, pid = -1;
-	int status;
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t attr;
+	sigset_t none;
+	pid_t pid;
+	int r;
 
-	if (pipe2(pipefd, O_CLOEXEC) < 0)
-		return -errno;
-	child = fork();
-	if (child < 0) {
-		close(pipefd[0]);
-		close(pipefd[1]);
-		return -errno;
+	sigemptyset(&none);
+	r = posix_spawn_file_actions_init(&fa);
+	if (r)
+		return -r;
+	r = posix_spawnattr_init(&attr);
+	if (r) {
+		posix_spawn_file_actions_destroy(&fa);
+		return -r;
 	}
-	if (child == 0) {
-		pid_t gc;
-		int fd;
-		sigset_t all;
-
-		sigemptyset(&all);
-		sigprocmask(SIG_SETMASK, &all, NULL);
-		setsid();
-		gc = fork();
-		if (gc != 0) {
-			if (write(pipefd[1], &gc, sizeof(gc)) < 0)
-				_exit(1);
-			_exit(0);
-		}
-		if (chdir(run_dir) < 0)
-			_exit(127);
-		fd = open(log_name, O_WRONLY | O_CREAT | O_APPEND, 0644);
-		if (fd >= 0) {
-			dup2(fd, STDOUT_FILENO);
-			dup2(fd, STDERR_FILENO);
-		}
-		fd = open("/dev/null", O_RDONLY);
-		if (fd >= 0)
-			dup2(fd, STDIN_FILENO);
-		if (envp)
-			execvpe(argv[0], argv, envp);
-		else
-			execvp(argv[0], argv);
-		fprintf(stderr, "cannot run '%s': %s\n", argv[0], strerror(errno));
-		_exit(127);
-	}
-	close(pipefd[1]);
-	if (read(pipefd[0], &pid, sizeof(pid)) != sizeof(pid))
-		pid = -EIO;
-	close(pipefd[0]);
-	while (waitpid(child, &status, 0) < 0 && errno == EINTR)
-		;
-	return pid;
+	/* In this order: the log is opened in RUN_DIR. */
+	if (!r)
+		r = posix_spawn_file_actions_addchdir_np(&fa, run_dir);
+	if (!r)
+		r = posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, log_name,
+						     O_WRONLY | O_CREAT | O_APPEND, 0644);
+	if (!r)
+		r = posix_spawn_file_actions_adddup2(&fa, STDOUT_FILENO, STDERR_FILENO);
+	if (!r)
+		r = posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+	if (!r)
+		r = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK);
+	if (!r)
+		r = posix_spawnattr_setsigmask(&attr, &none);
+	if (!r)
+		r = posix_spawnp(&pid, argv[0], &fa, &attr, argv, envp ? envp : environ);
+	posix_spawnattr_destroy(&attr);
+	posix_spawn_file_actions_destroy(&fa);
+	return r ? -r : pid;
 }
 
 #define MALLOC_HUGETLB "glibc.malloc.hugetlb"
@@ -990,8 +981,8 @@ static void release_ports(struct domain *d)
 
 static void finalize(struct domain *d)
 {
-	int status;
-	bool expected;
+	int status, pidfd;
+	bool expected, ports_done;
 
 	pthread_mutex_lock(&d->lock);
 	expected = d->state == DOM_DYING;
@@ -1004,7 +995,16 @@ static void finalize(struct domain *d)
 			msg ? msg : "");
 	}
 	/* The daemon is a child subreaper: QEMUs it started are its children and
-	 * must be reaped (a QEMU from an earlier daemon is not: ECHILD). */
+	 * must be reaped (a QEMU from an earlier daemon is not: ECHILD). QEMU
+	 * closes QMP a little before it exits: wait for its end (5 s at most). */
+	pidfd = proc_start_time(d->pid) == d->pid_start ? (int)syscall(SYS_pidfd_open, d->pid, 0)
+							 : -1;
+	if (pidfd >= 0) {
+		struct pollfd p = { .fd = pidfd, .events = POLLIN };
+		while (poll(&p, 1, 5000) < 0 && errno == EINTR)
+			;
+		close(pidfd);
+	}
 	for (int i = 0; i < 500; i++) {
 		pid_t w = waitpid(d->pid, &status, WNOHANG);
 		if (w == d->pid || (w < 0 && errno != EINTR))
@@ -1014,9 +1014,15 @@ static void finalize(struct domain *d)
 	console_mux_free(TAKE_PTR(d->serial));
 	console_mux_free(TAKE_PTR(d->pvcon));
 	lvdisk_stop(d);
-	release_ports(d);
+	vif_attach_join(d, NULL, 0);
+	pthread_mutex_lock(&d->lock);
+	ports_done = d->ports_released;
+	pthread_mutex_unlock(&d->lock);
+	if (!ports_done)
+		release_ports(d);
 	rm_rf(d->run_dir);
 	list_remove(d);
+
 }
 
 static void *supervisor_main(void *arg)
@@ -1174,6 +1180,93 @@ static int attach_port(struct domain *d, const struct launch_plan *plan, size_t 
 	return r;
 }
 
+/* D's vifs going on their bridges in a thread of their own. */
+struct vif_attach {
+	struct domain *d;
+	struct launch_plan plan;  /* its NICs only, moved from launch()'s */
+	pthread_t thread;
+	int result;
+	char err[512];
+};
+
+static int attach_vifs(struct domain *d, const struct launch_plan *plan, char *errbuf,
+		       size_t errsize)
+{
+	int r = 0;
+
+	for (size_t i = 0; r == 0 && i < plan->n_nics; i++) {
+		if (!plan->bridges[i])
+			continue;
+		r = wait_new_tap(d, plan->ifnames[i], errbuf, errsize);
+		if (r == 0)
+			r = attach_port(d, plan, i, errbuf, errsize);
+	}
+	return r;
+}
+
+static void *vif_attach_main(void *arg)
+{
+	struct vif_attach *va = arg;
+
+	va->result = attach_vifs(va->d, &va->plan, va->err, sizeof(va->err));
+	return NULL;
+}
+
+/* Start attaching PLAN's NICs in the background (they move out of PLAN). */
+static int vif_attach_start(struct domain *d, struct launch_plan *plan)
+{
+	struct vif_attach *va = calloc(1, sizeof(*va));
+	int r;
+
+	if (!va)
+		return -ENOMEM;
+	va->d = d;
+	memcpy(va->plan.nics, plan->nics, sizeof(plan->nics));
+	memcpy(va->plan.ifnames, plan->ifnames, sizeof(plan->ifnames));
+	memcpy(va->plan.macs, plan->macs, sizeof(plan->macs));
+	memcpy(va->plan.bridges, plan->bridges, sizeof(plan->bridges));
+	memcpy(va->plan.bridge_specs, plan->bridge_specs, sizeof(plan->bridge_specs));
+	memcpy(va->plan.bridge_kinds, plan->bridge_kinds, sizeof(plan->bridge_kinds));
+	va->plan.n_nics = plan->n_nics;
+	r = -pthread_create(&va->thread, NULL, vif_attach_main, va);
+	if (r < 0) {
+		free(va);
+		return r;
+	}
+	for (size_t i = 0; i < plan->n_nics; i++)
+		plan->ifnames[i] = plan->macs[i] = NULL;
+	pthread_mutex_lock(&d->lock);
+	d->vif_attach = va;
+	pthread_mutex_unlock(&d->lock);
+	return 0;
+}
+
+/* Wait for D's background attach, if any: its result (0 if none, or
+ * another thread joins it). */
+static int vif_attach_join(struct domain *d, char *errbuf, size_t errsize)
+{
+	struct vif_attach *va;
+	int r;
+
+	pthread_mutex_lock(&d->lock);
+	va = TAKE_PTR(d->vif_attach);
+	pthread_mutex_unlock(&d->lock);
+	if (!va)
+		return 0;
+	pthread_join(va->thread, NULL);
+	r = va->result;
+	if (r < 0)
+		snprintf(errbuf, errsize, "%s", va->err);
+	launch_plan_release(&va->plan);
+	free(va);
+	return r;
+}
+
+int domain_wait_vifs(struct domain *d, char *errbuf, size_t errsize)
+{
+	return vif_attach_join(d, errbuf, errsize);
+}
+
 static int launch(struct domain *d, const struct domain_create_args *a, char *errbuf,
 		  size_t errsize)
 {
@@ -1214,6 +1307,8 @@ static int launch(struct domain *d, const struct domain_create_args *a, char *er
 			.n_nics = plan.n_nics,
 			.n_nic_ports = d->cfg->nic_ports ? d->cfg->nic_ports : d->cfg->n_vifs,
 			.incoming = a->incoming_fd >= 0 || a->incoming_later,
+			.incoming_tls_dir = a->incoming_later ? a->incoming_tls_dir : NULL,
+			.tls_id = a->incoming_tls_id,
 			.boot_kernel = boot.kernel,
 			.boot_ramdisk = boot.initrd,
 			.boot_cmdline = boot.args,
@@ -1231,14 +1326,17 @@ static int launch(struct domain *d, const struct domain_create_args *a, char *er
 	}
 	d->pid = pid;
 	d->pid_start = proc_start_time(pid);
-	/* The taps go on their bridges (antispoofing rules: an nft run each,
-	 * ~30 ms) while QEMU still builds the machine: it creates them first. */
-	for (size_t i = 0; r == 0 && i < plan.n_nics; i++) {
-		if (!plan.bridges[i])
-			continue;
-		r = wait_new_tap(d, plan.ifnames[i], errbuf, errsize);
-		if (r == 0)
-			r = attach_port(d, &plan, i, errbuf, errsize);
+	/* The taps go on their bridges (antispoofing rules: an nft run each)
+	 * while QEMU still builds the machine: it creates them first. A
+	 * migration's target does it in the background, while it gets ready
+	 * and loads the stream (domain_wait_vifs()): a paused guest sends
+	 * nothing, and the work is off the source's wait. */
+	if (a->incoming_later) {
+		r = vif_attach_start(d, &plan);
+		if (r < 0)
+			snprintf(errbuf, errsize, "cannot attach the vifs: %s", strerror(-r));
+	} else {
+		r = attach_vifs(d, &plan, errbuf, errsize);
 	}
 	if (r == 0)
 		r = connect_new_qemu(d, errbuf, errsize);
@@ -1337,6 +1435,7 @@ int domain_create(const struct domain_create_args *a, struct domain **ret_dom,
 		goto fail;
 	listed = true;
 	r = launch(d, a, errbuf, errsize);
+
 	if (r < 0)
 		goto fail;
 	d->start_time = wall_time();
@@ -1360,6 +1459,7 @@ fail:
 		qmp_free(TAKE_PTR(d->qmp));
 	}
 	kill_qemu(d);
+	vif_attach_join(d, NULL, 0);
 	lvdisk_stop(d);
 	if (d->run_dir && d->domid > 0) {
 		release_ports(d);
@@ -1408,7 +1508,7 @@ static bool domain_gone(struct domain *d)
 	return g;
 }
 
-int domain_destroy(struct domain *d, char *errbuf, size_t errsize)
+static int destroy(struct domain *d, bool stopped, char *errbuf, size_t errsize)
 {
 	unsigned gen;
 
@@ -1418,8 +1518,17 @@ int domain_destroy(struct domain *d, char *errbuf, size_t errsize)
 	pthread_mutex_lock(&daemon_state.lock);
 	gen = d->generation;
 	pthread_mutex_unlock(&daemon_state.lock);
-	if (!qmp_closed(d->qmp))
+	if (stopped && !qmp_closed(d->qmp) && proc_start_time(d->pid) == d->pid_start) {
+		/* finalize() leaves the ports to us (set before QEMU can exit);
+		 * they go while the kernel tears QEMU down. */
+		pthread_mutex_lock(&d->lock);
+		d->ports_released = true;
+		pthread_mutex_unlock(&d->lock);
+		kill(d->pid, SIGKILL);
+		release_ports(d);
+	} else if (!qmp_closed(d->qmp)) {
 		qmp_command(d->qmp, "quit", NULL, NULL, NULL, 3000);
+	}
 	/* QEMU closes QMP as it exits; the supervisor then cleans up. */
 	for (int i = 0; i < 50 && !domain_gone(d); i++)
 		domain_wait_change(d, gen, 100);
@@ -1436,6 +1545,16 @@ int domain_destroy(struct domain *d, char *errbuf, size_t errsize)
 	}
 	log_info("domain %s (%d) destroyed", d->name, d->domid);
 	return 0;
+}
+
+int domain_destroy(struct domain *d, char *errbuf, size_t errsize)
+{
+	return destroy(d, false, errbuf, errsize);
+}
+
+int domain_destroy_stopped(struct domain *d, char *errbuf, size_t errsize)
+{
+	return destroy(d, true, errbuf, errsize);
 }
 
 int domain_shutdown(struct domain *d, char *errbuf, size_t errsize)

@@ -18,6 +18,7 @@
 struct qmp;
 struct console_mux;
 struct disk_server;
+struct vif_attach;
 
 /* What the guest did last, for list's state letters and on_* actions. */
 enum dom_run_state {
@@ -49,6 +50,9 @@ struct domain {
 	json_t *migration;        /* its progress (migrate.c), or NULL */
 	unsigned generation;      /* bumped each time a shutdown/reboot/crash is handled */
 	bool gone;                /* QEMU exited and the domain left the list */
+	bool ports_released;      /* its vifs' ports went before QEMU's exit */
+	struct vif_attach *vif_attach; /* vifs going on their bridges in the
+				   * background (incoming), until joined */
 	struct qmp *qmp;
 	struct console_mux *serial, *pvcon;
 	struct disk_server *disk_servers; /* NBD servers of its LV disks (lvdisk.h) */
@@ -86,7 +90,17 @@ struct domain_create_args {
 	struct domcfg *cfg;
 	int incoming_fd;
 	bool incoming_later;
+	/* With INCOMING_LATER: the stream comes over QEMU's own TLS; QEMU
+	 * starts holding the server credentials in this directory as object
+	 * INCOMING_TLS_ID, set as its migration's tls-creds. */
+	const char *incoming_tls_dir, *incoming_tls_id;
 };
+
+/* For a domain created with INCOMING_LATER: its vifs go on their bridges
+ * (antispoofing rules, rates) in the background while QEMU loads the
+ * stream. Wait for that: 0, or -errno with ERRBUF filled. Call it before
+ * telling the source the domain is complete. */
+int domain_wait_vifs(struct domain *d, char *errbuf, size_t errsize);
 
 /* Parse xl.cfg TEXT (LEN bytes, read from PATH) with OVERRIDES ("k=v",
  * NULL-terminated, or NULL) into *RET. Returns 0, or -errno with ERRBUF
@@ -120,6 +134,12 @@ void domain_list_free(struct domain **v, size_t n);
 
 /* Operations; each returns 0 or -errno with ERRBUF filled. */
 int domain_destroy(struct domain *d, char *errbuf, size_t errsize);
+/* The same for a domain whose guest must never run again: a migration's
+ * source after the commit, its state gone to the target and its disks
+ * flushed and released by QEMU when the migration completed. Nothing in
+ * QEMU is worth its clean exit (~20 ms): it gets SIGKILL, and the vifs'
+ * ports are taken away while the kernel ends it. */
+int domain_destroy_stopped(struct domain *d, char *errbuf, size_t errsize);
 int domain_shutdown(struct domain *d, char *errbuf, size_t errsize);
 int domain_reboot(struct domain *d, bool force, char *errbuf, size_t errsize);
 int domain_pause(struct domain *d, bool pause, char *errbuf, size_t errsize);
@@ -135,9 +155,11 @@ void domain_state_letters(struct domain *d, char buf[7]);
 /* CPU seconds the domain's QEMU process has used. */
 double domain_cpu_seconds(struct domain *d);
 
-/* Start ARGV detached (double fork, own session, working directory
- * RUN_DIR, stdout/stderr appended to LOG_NAME there) with environment ENVP
- * (NULL: the daemon's): its pid or -errno. */
+/* Start ARGV (searched in PATH) detached: in its own session, working
+ * directory RUN_DIR, stdout/stderr appended to LOG_NAME there, stdin
+ * /dev/null, environment ENVP (NULL: the daemon's). Its pid or -errno (a
+ * program that cannot run is such an error). The daemon, a child subreaper,
+ * reaps it. */
 pid_t spawn_detached(char **argv, char **envp, const char *run_dir, const char *log_name);
 
 /* The start time of PID (/proc/PID/stat), or 0 if it is gone or a zombie. */

@@ -135,10 +135,9 @@ static char *qemu_tls_dir(void)
 }
 
 /* Give D's QEMU the relocation credentials and turn TLS on for its
- * migration: as the SERVER (incoming: a QEMU just started, holding none)
- * or as a client checking the target's certificate against HOSTNAME. */
-static int qemu_tls_on(struct domain *d, bool server, const char *hostname, char *errbuf,
-		       size_t errsize)
+ * outgoing migration, checking the target's certificate against HOSTNAME.
+ * (A target's QEMU starts with its server credentials.) */
+static int qemu_tls_on(struct domain *d, const char *hostname, char *errbuf, size_t errsize)
 {
 	_cleanup_free_ char *dir = qemu_tls_dir();
 	_cleanup_free_ char *qerr = NULL;
@@ -148,18 +147,19 @@ static int qemu_tls_on(struct domain *d, bool server, const char *hostname, char
 		snprintf(errbuf, errsize, "cannot prepare the TLS credentials for QEMU");
 		return -EIO;
 	}
-	if (!server)  /* a source may have migrated before, with older files */
-		qmp_command(d->qmp, "object-del", json_pack("{s:s}", "id", QEMU_TLS_ID), NULL,
-			    NULL, QMP_TIMEOUT_MS);
+	/* A source may have migrated before, with older files; a domain that
+	 * migrated in holds its server credentials. */
+	qmp_command(d->qmp, "object-del", json_pack("{s:s}", "id", QEMU_TLS_ID), NULL, NULL,
+		    QMP_TIMEOUT_MS);
 	r = qmp_command(d->qmp, "object-add",
 			json_pack("{s:s,s:s,s:s,s:s,s:b}", "qom-type", "tls-creds-x509", "id",
-				  QEMU_TLS_ID, "endpoint", server ? "server" : "client", "dir", dir,
+				  QEMU_TLS_ID, "endpoint", "client", "dir", dir,
 				  "verify-peer", 1),
 			NULL, &qerr, QMP_TIMEOUT_MS);
 	if (r == 0)
 		r = qmp_command(d->qmp, "migrate-set-parameters",
 				json_pack("{s:s,s:s}", "tls-creds", QEMU_TLS_ID, "tls-hostname",
-					  hostname ? hostname : ""),
+					  hostname),
 				NULL, &qerr, QMP_TIMEOUT_MS);
 	if (r < 0)
 		snprintf(errbuf, errsize, "cannot give QEMU the TLS credentials: %s",
@@ -683,11 +683,14 @@ static int send_direct(struct domain *d, struct tlschan *t, const struct target 
 	if (r < 0)
 		snprintf(errbuf, errsize, "cannot open the stream to the target: %s", strerror(-r));
 	if (r == 0)  /* while the target's QEMU starts */
-		r = qemu_tls_on(d, false, name, errbuf, errsize);
-	if (r == 0 && wait_ready)
-		r = stream_wait_ready(fd, errbuf, errsize);
+		r = qemu_tls_on(d, name, errbuf, errsize);
 	if (r == 0)
-		r = save_stream_fd(d, fd, errbuf, errsize);
+		r = save_give_fd(d, fd, false, errbuf, errsize);
+	/* QEMU has made the socket blocking; poll() still tells when to read. */
+	if (r == 0 && wait_ready && (r = stream_wait_ready(fd, errbuf, errsize)) < 0)
+		save_drop_fd(d);
+	if (r == 0)
+		r = save_stream_fd(d, -1, errbuf, errsize);
 	close(fd);
 	return r;
 }
@@ -814,7 +817,7 @@ static int migrate_over(struct domain *d, struct tlschan *t, struct target *tg, 
 		json_object_set_new(*ret_report, "precopy",
 				    json_string(pg.one_pass ? "one pass" : "iterative"));
 	}
-	domain_destroy(d, ignore, sizeof(ignore));
+	domain_destroy_stopped(d, ignore, sizeof(ignore));
 	return 0;
 }
 
@@ -1276,6 +1279,7 @@ static int receive_domain(struct tlschan *t, const char *peer, bool tls, json_t 
 			      .lock = PTHREAD_MUTEX_INITIALIZER };
 	_cleanup_json_ json_t *answer = NULL;
 	json_t *warnings = NULL, *ok;
+	_cleanup_free_ char *tls_dir = NULL;
 	char ignore[256];
 	int p[2] = { -1, -1 }, r, sfd;
 
@@ -1285,7 +1289,9 @@ static int receive_domain(struct tlschan *t, const char *peer, bool tls, json_t 
 		return r;
 	rc->in = u.in = incoming_add(cfg->name, answer);
 	u.stop = eventfd(0, EFD_CLOEXEC);
-	r = !rc->in || u.stop < 0 ? -ENOMEM : u.direct ? 0 : save_pipe(p);
+	/* A direct stream's QEMU starts holding its TLS credentials. */
+	tls_dir = u.direct ? qemu_tls_dir() : NULL;
+	r = !rc->in || u.stop < 0 ? -ENOMEM : u.direct ? (tls_dir ? 0 : -EIO) : save_pipe(p);
 	ok = r == 0 ? json_pack("{s:b,s:O,s:s,s:b,s:b}", "ok", 1, "disks", answer, "token",
 				rc->in->token, "direct", u.direct, "stream_ready", u.ready)
 		    : NULL;
@@ -1303,30 +1309,37 @@ static int receive_domain(struct tlschan *t, const char *peer, bool tls, json_t 
 		if (u.stop >= 0)
 			close(u.stop);
 		domcfg_free(cfg);
-		snprintf(errbuf, errsize, "cannot start receiving: %s", strerror(-r));
+		snprintf(errbuf, errsize, "cannot start receiving: %s",
+			 r == -EIO ? "cannot prepare QEMU's TLS credentials" : strerror(-r));
 		return r;
 	}
 	a.cfg = cfg;
+	a.incoming_tls_dir = tls_dir;
+	a.incoming_tls_id = QEMU_TLS_ID;
 	r = domain_create(&a, &rc->d, &warnings, errbuf, errsize);
 	json_decref(warnings);
 	if (r == 0)
 		unframer_set_domain(&u, rc->d);
 	if (r == 0 && u.direct) {
-		r = qemu_tls_on(rc->d, true, NULL, errbuf, errsize);
+		r = stream_wait(rc->in, &sfd, errbuf, errsize);
+		/* QEMU holds the connection before the source's QEMU is told to
+		 * go: its TLS handshake then finds ours answering. */
 		if (r == 0)
-			r = stream_wait(rc->in, &sfd, errbuf, errsize);
+			r = save_give_fd(rc->d, sfd, true, errbuf, errsize);
 		if (r == 0 && u.ready && send(sfd, &(char){ STREAM_READY }, 1, MSG_NOSIGNAL) != 1) {
 			snprintf(errbuf, errsize, "the source's stream connection broke: %s",
 				 strerror(errno));
 			r = -EPIPE;
 		}
 		if (r == 0)
-			r = save_receive(rc->d, sfd, errbuf, errsize);
-		if (r == 0)
-			qemu_tls_off(rc->d);
+			r = save_receive(rc->d, -1, errbuf, errsize);
 	} else if (r == 0) {
 		r = save_receive(rc->d, p[0], errbuf, errsize);
 	}
+	/* Its vifs went on their bridges meanwhile: done before we say we hold
+	 * a complete domain. */
+	if (r == 0)
+		r = domain_wait_vifs(rc->d, errbuf, errsize);
 	if (r < 0) {
 		eventfd_write(u.stop, 1);  /* the unframer stops reading */
 		stream_cut(rc->in);
@@ -1439,6 +1452,8 @@ static void relocation_serve_chan(struct tlschan *t, int fd, const char *peer, b
 	pthread_mutex_unlock(&rc.d->lock);
 	tlschan_send_json(t, msg);
 	json_decref(msg);
+	/* Its later saves and migrations start without TLS (not in the pause). */
+	qemu_tls_off(rc.d);
 	domain_unref(rc.d);
 }
 

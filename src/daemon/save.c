@@ -151,15 +151,40 @@ static int write_hashed(int fd, struct savefile_hash *h, const void *buf, size_t
 }
 
 /* Hand FD to D's QEMU and start its migration into it. */
+#define FD_OUT "domus-out"
+#define FD_IN "domus-incoming"
+
+static int give_fd(struct domain *d, int fd, bool incoming, char **qerr)
+{
+	migration_events_on(d);
+	return qmp_command_fd(d->qmp, "getfd", json_pack("{s:s}", "fdname", incoming ? FD_IN : FD_OUT),
+			      fd, NULL, qerr, QMP_TIMEOUT_MS);
+}
+
+int save_give_fd(struct domain *d, int fd, bool incoming, char *errbuf, size_t errsize)
+{
+	_cleanup_free_ char *qerr = NULL;
+	int r = give_fd(d, fd, incoming, &qerr);
+
+	if (r < 0)
+		snprintf(errbuf, errsize, "cannot give QEMU the migration stream: %s",
+			 qerr ? qerr : strerror(-r));
+	return r;
+}
+
+void save_drop_fd(struct domain *d)
+{
+	qmp_command(d->qmp, "closefd", json_pack("{s:s}", "fdname", FD_OUT), NULL, NULL,
+		    QMP_TIMEOUT_MS);
+}
+
+/* FD < 0: already given. */
 static int start_migration(struct domain *d, int fd, char **qerr)
 {
-	int r;
+	int r = fd >= 0 ? give_fd(d, fd, false, qerr) : 0;
 
-	migration_events_on(d);
-	r = qmp_command_fd(d->qmp, "getfd", json_pack("{s:s}", "fdname", "domus-out"), fd, NULL,
-			       qerr, QMP_TIMEOUT_MS);
 	if (r == 0)
-		r = qmp_command(d->qmp, "migrate", json_pack("{s:s}", "uri", "fd:domus-out"), NULL,
+		r = qmp_command(d->qmp, "migrate", json_pack("{s:s}", "uri", "fd:" FD_OUT), NULL,
 				qerr, QMP_TIMEOUT_MS);
 	return r;
 }
@@ -406,11 +431,9 @@ int save_receive(struct domain *d, int fd, char *errbuf, size_t errsize)
 	_cleanup_free_ char *qerr = NULL;
 	int r;
 
-	migration_events_on(d);
-	r = qmp_command_fd(d->qmp, "getfd", json_pack("{s:s}", "fdname", "domus-incoming"), fd, NULL,
-			   &qerr, QMP_TIMEOUT_MS);
+	r = fd >= 0 ? give_fd(d, fd, true, &qerr) : 0;
 	if (r == 0)
-		r = qmp_command(d->qmp, "migrate-incoming", json_pack("{s:s}", "uri", "fd:domus-incoming"),
+		r = qmp_command(d->qmp, "migrate-incoming", json_pack("{s:s}", "uri", "fd:" FD_IN),
 				NULL, &qerr, QMP_TIMEOUT_MS);
 	if (r < 0) {
 		snprintf(errbuf, errsize, "cannot load the saved state: %s", qerr ? qerr : strerror(-r));

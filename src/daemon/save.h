@@ -53,8 +53,19 @@ bool migration_one_pass(struct domain *d);
  * default): fewer wake-ups between QEMU and the daemon. */
 int save_pipe(int p[2]);
 
+/* Hand FD (not closed) to D's QEMU as its next migration's stream,
+ * INCOMING or outgoing, and turn its migration events on: what
+ * save_receive() and save_stream_fd() do first, for a caller that wants it
+ * done before it can start them. */
+int save_give_fd(struct domain *d, int fd, bool incoming, char *errbuf, size_t errsize);
+
+/* Make D's QEMU close the outgoing stream given with save_give_fd() and not
+ * used. */
+void save_drop_fd(struct domain *d);
+
 /* For domain creation: load QEMU's state from the stream on FD (a pipe;
- * passed to QEMU, not closed) into the paused, just-started domain D. */
+ * passed to QEMU, not closed; -1: the one given with save_give_fd()) into
+ * the paused, just-started domain D. */
 int save_receive(struct domain *d, int fd, char *errbuf, size_t errsize);
 
 /* Send D's state (a migration stream) to WRITE, a function called with
@@ -64,7 +75,8 @@ int save_stream(struct domain *d, int (*write)(void *ctx, const void *buf, size_
 		void *ctx, char *errbuf, size_t errsize);
 
 /* The same straight into FD (a connected socket; passed to QEMU, not
- * closed), with whatever TLS parameters D's QEMU has been given. */
+ * closed; -1: the one given with save_give_fd()), with whatever TLS
+ * parameters D's QEMU has been given. */
 int save_stream_fd(struct domain *d, int fd, char *errbuf, size_t errsize);
 
 #endif

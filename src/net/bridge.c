@@ -1,6 +1,7 @@
 /* bridge.c - vif bridge= specs (NAME, NAME.VLAN, NAME:VLAN:VLAN...) and
  * which kind of bridge a name is on this host. */
 #include "net/net.h"
+#include "net/internal.h"
 #include "common/cleanup.h"
 #include "common/util.h"
 
@@ -11,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 static int fail(char *errbuf, size_t errsize, int r, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
@@ -113,11 +115,20 @@ bool net_is_linux_bridge(const char *name)
 	return path && stat(path, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
+bool net_ovs_running(void)
+{
+	const char *dir = getenv("OVS_RUNDIR");
+	_cleanup_free_ char *sock = strprintf("%s/db.sock", dir && *dir ? dir : "/var/run/openvswitch");
+
+	return !sock || access(sock, F_OK) == 0;
+}
+
 bool net_is_ovs_bridge(const char *name)
 {
 	char *argv[] = { "ovs-vsctl", "--timeout=5", "br-exists", (char *)name, NULL };
 
-	return name_ok(name, strlen(name)) && net_run(argv, NULL, NULL, NULL) == 0;
+	return name_ok(name, strlen(name)) && net_ovs_running() &&
+	       net_run(argv, NULL, NULL, NULL) == 0;
 }
 
 int net_bridge_resolve(const char *spec, struct net_bridge_spec *ret,

@@ -4,6 +4,11 @@
 
 #include "net/net.h"
 
+/* Whether an Open vSwitch database answers where ovs-vsctl looks without
+ * --db: $OVS_RUNDIR (default /var/run/openvswitch)/db.sock exists. Without
+ * it every ovs-vsctl would fail: callers skip those runs. */
+bool net_ovs_running(void);
+
 /* The OpenFlow cookie of a port's flows: owner, domid, devid. */
 uint64_t net_cookie(const char *owner, int domid, unsigned devid);
 

@@ -214,17 +214,22 @@ static int ovs_release(const char *owner, int domid, int devid, const int *alive
 
 int net_port_release(const char *owner, int domid, int devid)
 {
-	ovs_release(owner, domid, devid, NULL, 0);
-	net_flows_release(owner, domid, devid, NULL, 0);
+	if (net_ovs_running()) {
+		ovs_release(owner, domid, devid, NULL, 0);
+		net_flows_release(owner, domid, devid, NULL, 0);
+	}
 	net_nft_release(owner, domid, devid, NULL, 0);
 	return 0;
 }
 
 int net_reconcile(const char *owner, const int *alive, size_t n_alive)
 {
-	int n = ovs_release(owner, -1, -1, alive ? alive : (const int[]){ 0 }, n_alive);
+	int n = 0;
 
-	n += net_flows_release(owner, -1, -1, alive ? alive : (const int[]){ 0 }, n_alive);
+	if (net_ovs_running()) {
+		n += ovs_release(owner, -1, -1, alive ? alive : (const int[]){ 0 }, n_alive);
+		n += net_flows_release(owner, -1, -1, alive ? alive : (const int[]){ 0 }, n_alive);
+	}
 	n += net_nft_release(owner, -1, -1, alive ? alive : (const int[]){ 0 }, n_alive);
 	return n;
 }

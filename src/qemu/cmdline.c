@@ -332,6 +332,17 @@ int qemu_build_argv(const struct qemu_launch *l, char ***ret_argv, char *errbuf,
 	r = add_disks(&b, l, errbuf, errsize);
 	add_hotplug_ports(&b, l);  /* first: a restored NIC may sit on one */
 	add_nics(&b, l);
+	if (l->incoming && l->incoming_tls_dir) {
+		_cleanup_free_ char *dir = qemu_escape(l->incoming_tls_dir);
+		_cleanup_free_ char *id = qemu_escape(l->tls_id);
+
+		if (!dir || !id)
+			b.oom = true;
+		add(&b, "-object");
+		add(&b, "tls-creds-x509,id=%s,endpoint=server,dir=%s,verify-peer=on", id, dir);
+		add(&b, "-global");
+		add(&b, "migration.tls-creds=%s", id);
+	}
 	if (l->incoming)
 		add2(&b, "-incoming", "defer");
 	if (r == 0 && (b.oom || !b.v))

@@ -69,6 +69,9 @@ struct qemu_launch {
 	size_t n_nics;
 	size_t n_nic_ports;       /* q35: boot-time NIC root ports "npN" (at least n_nics) */
 	bool incoming;            /* wait for a migration stream (-incoming defer) */
+	/* With incoming: the stream comes over QEMU's own TLS, as the server,
+	 * with the tls-creds-x509 files in this directory (object TLS_ID). */
+	const char *incoming_tls_dir, *tls_id;
 	/* Set when a bootloader found the kernel inside the guest's disk:
 	 * they replace cfg's kernel, ramdisk and kernel arguments. */
 	const char *boot_kernel, *boot_ramdisk, *boot_cmdline;

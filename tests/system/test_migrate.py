@@ -3,6 +3,7 @@ daemons run in two network namespaces joined by a veth pair, talking over
 mutual TLS. Disks are shared (both hosts see the same files)."""
 import os
 import pathlib
+import shutil
 import subprocess
 import tempfile
 import time
@@ -143,6 +144,34 @@ def test_target_missing_bridge_keeps_the_domain(hosts):
     assert domains(a.inst)["bridged"]["state"] == "running"
     assert domains(b.inst) == {}
     assert qemu_pids(b.inst) == []
+
+
+def test_target_failing_to_attach_the_vif_keeps_the_domain(hosts, tmp_path):
+    """The target puts the incoming domain's vif on its bridge while the
+    memory comes: when that fails (its nft refuses the antispoofing rules
+    here), the migration ends before the point of no return and the domain
+    keeps running on the source."""
+    a, b = hosts
+    for h in (a, b):
+        h.sh("ip", "link", "add", "xenbr0", "type", "bridge")
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "nft").write_text("#!/bin/sh\n"
+                              'if [ "$1" = "-f" ]; then echo "nft: no rules today" >&2; exit 1; fi\n'
+                              f'exec {shutil.which("nft")} "$@"\n')
+    (fake / "nft").chmod(0o755)
+    b.inst.run("daemon", "stop")
+    subprocess.run(b.prefix + ["env", f"PATH={fake}:{os.environ['PATH']}",
+                               f"DOMUS_ROOT={b.inst.root}", str(DOMUS), "daemon", "start"],
+                   check=True)
+    guest_on(a, "bridged", more="vif = [ 'bridge=xenbr0' ]")
+    p = a.inst.run("migrate", "--live", "bridged", ADDR_B, check=False, timeout=120)
+    assert p.returncode == 1 and "no rules today" in p.stderr, p.stderr
+    assert domains(a.inst)["bridged"]["state"] == "running"
+    assert domains(b.inst) == {}
+    assert qemu_pids(b.inst) == []
+    with agent(a.inst, "bridged") as ga:
+        assert ga.exec("true")[0] == 0
 
 
 def test_hot_plugged_nic_migrates(hosts):

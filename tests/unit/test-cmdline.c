@@ -75,6 +75,30 @@ static void test_pv_domain(void **state)
 	domcfg_free(c);
 }
 
+/* A migration target's QEMU: waits for the stream, holding the server's
+ * TLS credentials from the start (no QMP round trips before it can load). */
+static void test_incoming_tls(void **state)
+{
+	struct domcfg *c = cfg_from("name='dom1'\nkernel='/k'\nmemory=256\n");
+	struct qemu_launch l = { .binary = "qemu-system-x86_64", .accel = ACCEL_TCG, .cfg = c,
+				 .console_log = "/log/g.log", .incoming = true,
+				 .incoming_tls_dir = "/run/tls,x", .tls_id = "mig-tls" };
+	_cleanup_strv_free_ char **argv = NULL, **plain = NULL;
+	char err[256];
+
+	assert_int_equal(qemu_build_argv(&l, &argv, err, sizeof(err)), 0);
+	assert_string_equal(find_opt(argv, "-object", "tls-creds-x509"),
+			    "tls-creds-x509,id=mig-tls,endpoint=server,dir=/run/tls,,x,verify-peer=on");
+	assert_non_null(find_opt(argv, "-global", "migration.tls-creds=mig-tls"));
+	assert_non_null(find_opt(argv, "-incoming", "defer"));
+	/* without a stream to wait for, no credentials */
+	l.incoming = false;
+	assert_int_equal(qemu_build_argv(&l, &plain, err, sizeof(err)), 0);
+	assert_null(find_opt(plain, "-object", "tls-creds-x509"));
+	assert_null(find_opt(plain, "-incoming", ""));
+	domcfg_free(c);
+}
+
 /* NICs placed by a save or migration after hot plug: boot NIC 0 was
  * detached (its port stays, empty), NIC 2 sits on hot-plug port 0. */
 static void test_carried_nic_placement(void **state)
@@ -226,6 +250,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_pv_domain),
 		cmocka_unit_test(test_carried_nic_placement),
+		cmocka_unit_test(test_incoming_tls),
 		cmocka_unit_test(test_nbd_disk),
 		cmocka_unit_test(test_remote_nbd_disk),
 		cmocka_unit_test(test_hvm_domain),

@@ -31,18 +31,20 @@ target's confirmation and the commit), QEMU by hand's A STOP to B RESUME
 events; "qemu dt" is QEMU's own figure (until A sent the last byte, not
 until B runs). Both QEMUs get the same downtime-limit: 0 (one pass) under
 TCG with QEMU < 9.0, as Domus sets it (src/daemon/README.md).
-Orchestration = Domus total_ms - QEMU's total-time of the same migration
-(QEMU's clock runs from `migrate` to the end of the stream). It splits
-into "after the copy" = switchover_ms (stream end -> the target resumed,
-Domus's own measure) + the target's "migrated in" log line -> the API
-call's end (source destroyed, reply), and "before" = the rest (connect,
-TLS, begin, migration parameters; local: less the disks' sync_ms);
-"connect" = API call -> the target's "incoming migration" log line. The
-target answers "ok" and then starts its QEMU (paused, -incoming defer)
-while the source already sends, so that start-up runs inside QEMU's
-total-time (shared storage) or the disks' sync (local), not in "before";
-the QEMU-by-hand target is started before `migrate` and its start-up is
-in no figure. Compare end-to-end totals for the whole cost.
+Domus's total = the `migrate` API call's wall time, what `domus migrate`
+makes the user wait (its report's own total_ms starts after the TLS
+connection and ends before the source's copy is destroyed). Orchestration
+= that total - QEMU's total-time of the same migration (QEMU's clock runs
+from `migrate` to the end of the stream) - in local mode the disks'
+sync_ms. It splits into "after the copy" = switchover_ms (stream end ->
+the target resumed, Domus's own measure) + "teardown" (the target's
+"migrated in" log line -> the call returns: the source's copy destroyed,
+the reply), and "before" = the rest: connect, TLS, begin, the target
+starting its QEMU ("tgt up": "begin" received -> the incoming domain
+created; in local mode that runs during the disks' sync), the stream's
+connection; "connect" = API call -> the target's "incoming migration" log
+line. The QEMU-by-hand target is started before `migrate` and its
+start-up is in no figure.
 """
 import json
 import os
@@ -171,6 +173,7 @@ def domus_run(lab, dirty, local):
     stream = guest_up(lab, agent_sock(a.inst), dirty)
     t_call = time.time()
     rep = api(a.inst, "migrate", {"domain": "web", "host": ADDR_B, "live": True})
+    t_ret = time.time()
     time.sleep(1)
     res = stream.stop()
     blog = b.inst.root / "var/log/domus/domusd.log"
@@ -181,16 +184,18 @@ def domus_run(lab, dirty, local):
     if local:
         b.inst.run("lvremove", "-f", f"{VG}/{LV}")
     q = rep["qemu"]
-    after = (t_call + rep["total_ms"] / 1000 - t_done) * 1000  # target resumed -> call returns
+    wall = (t_ret - t_call) * 1000
+    teardown = (t_ret - t_done) * 1000  # target resumed -> the call returns
     sync = rep["disks"]["sync_ms"] if local else NAN
+    orch = wall - q["qemu_total_ms"] - (sync if local else 0)
+    after = rep["switchover_ms"] + teardown
     return {"downtime": rep["downtime_ms"], "qemu_dt": q["qemu_downtime_ms"],
-            "precopy": rep.get("precopy"), "gap": res["max_gap_ms"], "total": rep["total_ms"],
+            "precopy": rep.get("precopy"), "gap": res["max_gap_ms"], "total": wall,
+            "reported_total": rep["total_ms"],
             "qemu_total": q["qemu_total_ms"], "switchover": rep["switchover_ms"],
-            "sync": sync, "orch": rep["total_ms"] - q["qemu_total_ms"],
+            "sync": sync, "orch": orch,
             "connect": (t_in - t_call) * 1000, "target_up": (t_up - t_in) * 1000,
-            "before": rep["total_ms"] - q["qemu_total_ms"] - rep["switchover_ms"] - after -
-            (sync if local else 0),
-            "after": rep["switchover_ms"] + after,
+            "before": orch - after, "after": after, "teardown": teardown,
             "ok": res["error"] is None and res["bad"] == 0 and res["received"] == res["sent"],
             "disks": rep.get("disks"), "stream": res}, \
         [x.decode() for x in argv]
@@ -346,7 +351,7 @@ def qemu_run(lab, argv, dirty, n, local, tls_dirs=None, downtime_limit=300):
         return {"downtime": pause, "qemu_dt": info.get("downtime"), "gap": res["max_gap_ms"],
                 "total": wall,
                 "qemu_total": info.get("total-time"), "switchover": NAN, "sync": sync,
-                "orch": NAN, "connect": NAN, "target_up": NAN, "before": NAN, "after": NAN,
+                "orch": NAN, "connect": NAN, "target_up": NAN, "before": NAN, "after": NAN, "teardown": NAN,
                 "ok": res["error"] is None and res["bad"] == 0 and res["received"] == res["sent"],
                 "stream": res}
     finally:
@@ -444,8 +449,8 @@ def cell(x, w):
 
 def report(table, runs):
     keys = ("downtime", "qemu_dt", "gap", "total", "qemu_total", "switchover", "sync", "orch",
-            "connect", "target_up", "before", "after")
-    widths = (9, 8, 9, 8, 9, 7, 6, 7, 8, 7, 7, 7)
+            "connect", "target_up", "before", "after", "teardown")
+    widths = (9, 8, 9, 8, 9, 7, 6, 7, 8, 7, 7, 7, 9)
     print(f"\nMedians of {runs} run(s), ms; 256 MiB guest, TCG. shared: guest disk on the SAN "
           f"over NBD; local: a {LV_SIZE >> 20} MiB disk copied A -> B during the migration "
           "(Domus: LV vgl/web-root; QEMU by hand: raw files, NBD export on B + blockdev-mirror, "
@@ -454,9 +459,12 @@ def report(table, runs):
           "started and answering), part of before in shared mode. tcp gap: over the runs whose stream came through whole "
           "(stream ok).")
     print("downtime = the guest's pause, source stopped -> target resumed (Domus: its report; "
-          "QEMU by hand: A's STOP to B's RESUME event); qemu dt = QEMU's own downtime figure.")
+          "QEMU by hand: A's STOP to B's RESUME event); qemu dt = QEMU's own downtime figure. "
+          "total: Domus = the migrate call's wall time; orch = total - qemu tot (- sync); "
+          "after = switch + teardown (target resumed -> the call returns).")
     print(f"{'case':<16}{'who':<9}{'downtime':>9}{'qemu dt':>8}{'tcp gap':>9}{'total':>8}{'qemu tot':>9}"
-          f"{'switch':>7}{'sync':>6}{'orch':>7}{'connect':>8}{'tgt up':>7}{'before':>7}{'after':>7}  stream ok")
+          f"{'switch':>7}{'sync':>6}{'orch':>7}{'connect':>8}{'tgt up':>7}{'before':>7}{'after':>7}"
+          f"{'teardown':>9}  stream ok")
     for case, (dom, hand, failed) in table.items():
         for who, rs in (("domus", dom), *hand.items()):
             v = [med(rs, k) for k in keys]

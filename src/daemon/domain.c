@@ -20,6 +20,7 @@
 #include "common/jsonrpc.h"
 #include "common/log.h"
 #include "common/sock.h"
+#include "common/process.h"
 #include "common/util.h"
 #include "qemu/cmdline.h"
 #include "qemu/qmp.h"
@@ -28,7 +29,6 @@
 #include <fcntl.h>
 #include <net/if.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -702,45 +702,14 @@ static int run_bootloader(struct domain *d, const struct launch_plan *p, struct 
 	return 0;
 }
 
-/* QEMU and disk servers, in their own session (domain.h). posix_spawn
- * (vfork-like): forking the daemon would copy its page tables first, a few
- * ms on the path of every create and incoming migration. */
+/* QEMU and disk servers, in their own session (domain.h). */
 pid_t spawn_detached(char **argv, char **envp, const char *run_dir, const char *log_name)
 {
-	posix_spawn_file_actions_t fa;
-	posix_spawnattr_t attr;
-	sigset_t none;
-	pid_t pid;
-	int r;
+	struct spawn_opts o = { .envp = envp, .dir = run_dir, .new_session = true,
+				.stdin_path = "/dev/null", .stdout_path = log_name,
+				.stderr_to_stdout = true };
 
-	sigemptyset(&none);
-	r = posix_spawn_file_actions_init(&fa);
-	if (r)
-		return -r;
-	r = posix_spawnattr_init(&attr);
-	if (r) {
-		posix_spawn_file_actions_destroy(&fa);
-		return -r;
-	}
-	/* In this order: the log is opened in RUN_DIR. */
-	if (!r)
-		r = posix_spawn_file_actions_addchdir_np(&fa, run_dir);
-	if (!r)
-		r = posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, log_name,
-						     O_WRONLY | O_CREAT | O_APPEND, 0644);
-	if (!r)
-		r = posix_spawn_file_actions_adddup2(&fa, STDOUT_FILENO, STDERR_FILENO);
-	if (!r)
-		r = posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-	if (!r)
-		r = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK);
-	if (!r)
-		r = posix_spawnattr_setsigmask(&attr, &none);
-	if (!r)
-		r = posix_spawnp(&pid, argv[0], &fa, &attr, argv, envp ? envp : environ);
-	posix_spawnattr_destroy(&attr);
-	posix_spawn_file_actions_destroy(&fa);
-	return r ? -r : pid;
+	return spawn_program(argv, &o);
 }
 
 #define MALLOC_HUGETLB "glibc.malloc.hugetlb"

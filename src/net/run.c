@@ -2,13 +2,13 @@
  * its input through a pipe, its output collected. */
 #include "net/net.h"
 #include "common/cleanup.h"
+#include "common/process.h"
 #include "common/util.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -37,42 +37,6 @@ static int buf_read(int fd, struct buf *b)
 	b->len += (size_t)n;
 	b->data[b->len] = '\0';
 	return 1;
-}
-
-/* ARGV with IN, OUT, ERR as its stdin, stdout, stderr: its pid, or
- * -errno (-ENOENT: no such program). posix_spawn (vfork-like) spares
- * copying the daemon's page tables for each run. */
-static pid_t spawn(char *const argv[], int in, int out, int err)
-{
-	posix_spawn_file_actions_t fa;
-	posix_spawnattr_t attr;
-	sigset_t none;
-	pid_t pid;
-	int r;
-
-	sigemptyset(&none);
-	r = posix_spawn_file_actions_init(&fa);
-	if (r)
-		return -r;
-	r = posix_spawnattr_init(&attr);
-	if (r) {
-		posix_spawn_file_actions_destroy(&fa);
-		return -r;
-	}
-	r = posix_spawn_file_actions_adddup2(&fa, in, STDIN_FILENO);
-	if (!r)
-		r = posix_spawn_file_actions_adddup2(&fa, out, STDOUT_FILENO);
-	if (!r)
-		r = posix_spawn_file_actions_adddup2(&fa, err, STDERR_FILENO);
-	if (!r)
-		r = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK);
-	if (!r)
-		r = posix_spawnattr_setsigmask(&attr, &none);
-	if (!r)
-		r = posix_spawnp(&pid, argv[0], &fa, &attr, argv, environ);
-	posix_spawnattr_destroy(&attr);
-	posix_spawn_file_actions_destroy(&fa);
-	return r ? -r : pid;
 }
 
 /* Feed INPUT to FD_IN, then collect both outputs until they close. */
@@ -129,7 +93,8 @@ int net_run(char *const argv[], const char *input, char **ret_out, char **ret_er
 		close(in[0]), close(in[1]);
 		return r;
 	}
-	pid = spawn(argv, in[0], out[1], err[1]);
+	pid = spawn_program(argv, &(struct spawn_opts){ .stdin_fd = in[0], .stdout_fd = out[1],
+							.stderr_fd = err[1] });
 	r = pid < 0 ? (int)pid : 0;
 	close(in[0]), close(out[1]), close(err[1]);
 	if (fcntl(in[1], F_SETFL, O_NONBLOCK) < 0 && r == 0)

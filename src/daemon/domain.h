@@ -135,8 +135,8 @@ void domain_list_free(struct domain **v, size_t n);
 /* Operations; each returns 0 or -errno with ERRBUF filled. */
 int domain_destroy(struct domain *d, char *errbuf, size_t errsize);
 /* The same for a domain whose guest must never run again: a migration's
- * source after the commit, its state gone to the target and its disks
- * flushed and released by QEMU when the migration completed. Nothing in
+ * source after the commit, a domain saved to a file, its state gone and its
+ * disks flushed and released by QEMU when that migration completed. Nothing in
  * QEMU is worth its clean exit (~20 ms): it gets SIGKILL, and the vifs'
  * ports are taken away while the kernel ends it. */
 int domain_destroy_stopped(struct domain *d, char *errbuf, size_t errsize);

@@ -365,7 +365,7 @@ static int save_claimed(struct domain *d, const char *path, const struct domcfg 
 	log_info("domain %s (%d) saved to '%s'", d->name, d->domid, path);
 	switch (after) {
 	case SAVE_DESTROY:
-		return domain_destroy(d, errbuf, errsize);
+		return domain_destroy_stopped(d, errbuf, errsize);
 	case SAVE_LEAVE_RUNNING:
 		return domain_pause(d, false, errbuf, errsize);
 	case SAVE_LEAVE_PAUSED:

@@ -150,7 +150,7 @@ static int write_hashed(int fd, struct savefile_hash *h, const void *buf, size_t
 	return r < 0 ? r : savefile_hash_update(h, buf, len);
 }
 
-/* Hand FD to D's QEMU and start its migration into it. */
+/* QEMU's names for the stream fds it is given. */
 #define FD_OUT "domus-out"
 #define FD_IN "domus-incoming"
 
@@ -178,7 +178,8 @@ void save_drop_fd(struct domain *d)
 		    QMP_TIMEOUT_MS);
 }
 
-/* FD < 0: already given. */
+/* Hand FD to D's QEMU (FD < 0: already given) and start its migration
+ * into it. */
 static int start_migration(struct domain *d, int fd, char **qerr)
 {
 	int r = fd >= 0 ? give_fd(d, fd, false, qerr) : 0;

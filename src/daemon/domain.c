@@ -1297,18 +1297,19 @@ static int launch(struct domain *d, const struct domain_create_args *a, char *er
 	d->pid_start = proc_start_time(pid);
 	/* The taps go on their bridges (antispoofing rules: an nft run each)
 	 * while QEMU still builds the machine: it creates them first. A
-	 * migration's target does it in the background, while it gets ready
-	 * and loads the stream (domain_wait_vifs()): a paused guest sends
-	 * nothing, and the work is off the source's wait. */
-	if (a->incoming_later) {
+	 * migration's target does it in the background once its QEMU is up,
+	 * while it loads the stream (domain_wait_vifs()): a paused guest
+	 * sends nothing, and the nft runs neither hold up the source nor take
+	 * CPU from QEMU's start-up. */
+	if (!a->incoming_later)
+		r = attach_vifs(d, &plan, errbuf, errsize);
+	if (r == 0)
+		r = connect_new_qemu(d, errbuf, errsize);
+	if (r == 0 && a->incoming_later) {
 		r = vif_attach_start(d, &plan);
 		if (r < 0)
 			snprintf(errbuf, errsize, "cannot attach the vifs: %s", strerror(-r));
-	} else {
-		r = attach_vifs(d, &plan, errbuf, errsize);
 	}
-	if (r == 0)
-		r = connect_new_qemu(d, errbuf, errsize);
 	/* Loading a migration takes long: a daemon killed meanwhile must find
 	 * the half-made domain (and its disk servers) to clean up. */
 	if (r == 0 && (a->incoming_fd >= 0 || a->incoming_later))

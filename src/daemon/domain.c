@@ -28,13 +28,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <net/if.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <poll.h>
+#include <sys/pidfd.h>
 #include <sys/random.h>
-#include <sys/syscall.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -42,8 +42,6 @@
 
 #define QMP_TIMEOUT_MS 10000
 #define QEMU_START_TIMEOUT_MS 30000
-
-static int vif_attach_join(struct domain *d, char *errbuf, size_t errsize);
 
 static void domain_free(struct domain *d)
 {
@@ -966,8 +964,7 @@ static void finalize(struct domain *d)
 	/* The daemon is a child subreaper: QEMUs it started are its children and
 	 * must be reaped (a QEMU from an earlier daemon is not: ECHILD). QEMU
 	 * closes QMP a little before it exits: wait for its end (5 s at most). */
-	pidfd = proc_start_time(d->pid) == d->pid_start ? (int)syscall(SYS_pidfd_open, d->pid, 0)
-							 : -1;
+	pidfd = proc_start_time(d->pid) == d->pid_start ? pidfd_open(d->pid, 0) : -1;
 	if (pidfd >= 0) {
 		struct pollfd p = { .fd = pidfd, .events = POLLIN };
 		while (poll(&p, 1, 5000) < 0 && errno == EINTR)
@@ -983,7 +980,7 @@ static void finalize(struct domain *d)
 	console_mux_free(TAKE_PTR(d->serial));
 	console_mux_free(TAKE_PTR(d->pvcon));
 	lvdisk_stop(d);
-	vif_attach_join(d, NULL, 0);
+	domain_wait_vifs(d, NULL, 0);
 	pthread_mutex_lock(&d->lock);
 	ports_done = d->ports_released;
 	pthread_mutex_unlock(&d->lock);
@@ -991,7 +988,6 @@ static void finalize(struct domain *d)
 		release_ports(d);
 	rm_rf(d->run_dir);
 	list_remove(d);
-
 }
 
 static void *supervisor_main(void *arg)
@@ -1210,9 +1206,9 @@ static int vif_attach_start(struct domain *d, struct launch_plan *plan)
 	return 0;
 }
 
-/* Wait for D's background attach, if any: its result (0 if none, or
- * another thread joins it). */
-static int vif_attach_join(struct domain *d, char *errbuf, size_t errsize)
+/* 0 as well when no attach is under way, or another thread joins it;
+ * finalize() and a failed create call it too, to reap the thread. */
+int domain_wait_vifs(struct domain *d, char *errbuf, size_t errsize)
 {
 	struct vif_attach *va;
 	int r;
@@ -1229,11 +1225,6 @@ static int vif_attach_join(struct domain *d, char *errbuf, size_t errsize)
 	launch_plan_release(&va->plan);
 	free(va);
 	return r;
-}
-
-int domain_wait_vifs(struct domain *d, char *errbuf, size_t errsize)
-{
-	return vif_attach_join(d, errbuf, errsize);
 }
 
 static int launch(struct domain *d, const struct domain_create_args *a, char *errbuf,
@@ -1405,7 +1396,6 @@ int domain_create(const struct domain_create_args *a, struct domain **ret_dom,
 		goto fail;
 	listed = true;
 	r = launch(d, a, errbuf, errsize);
-
 	if (r < 0)
 		goto fail;
 	d->start_time = wall_time();
@@ -1429,7 +1419,7 @@ fail:
 		qmp_free(TAKE_PTR(d->qmp));
 	}
 	kill_qemu(d);
-	vif_attach_join(d, NULL, 0);
+	domain_wait_vifs(d, NULL, 0);
 	lvdisk_stop(d);
 	if (d->run_dir && d->domid > 0) {
 		release_ports(d);

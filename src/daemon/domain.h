@@ -98,8 +98,8 @@ struct domain_create_args {
 
 /* For a domain created with INCOMING_LATER: its vifs go on their bridges
  * (antispoofing rules, rates) in the background while QEMU loads the
- * stream. Wait for that: 0, or -errno with ERRBUF filled. Call it before
- * telling the source the domain is complete. */
+ * stream. Wait for that: 0, or -errno with ERRBUF (may be NULL with ERRSIZE
+ * 0) filled. Call it before telling the source the domain is complete. */
 int domain_wait_vifs(struct domain *d, char *errbuf, size_t errsize);
 
 /* Parse xl.cfg TEXT (LEN bytes, read from PATH) with OVERRIDES ("k=v",

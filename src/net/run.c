@@ -8,7 +8,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -95,7 +94,7 @@ int net_run(char *const argv[], const char *input, char **ret_out, char **ret_er
 	}
 	pid = spawn_program(argv, &(struct spawn_opts){ .stdin_fd = in[0], .stdout_fd = out[1],
 							.stderr_fd = err[1] });
-	r = pid < 0 ? (int)pid : 0;
+	r = pid < 0 ? pid : 0;
 	close(in[0]), close(out[1]), close(err[1]);
 	if (fcntl(in[1], F_SETFL, O_NONBLOCK) < 0 && r == 0)
 		r = -errno;

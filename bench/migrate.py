@@ -59,7 +59,7 @@ import time
 from datetime import datetime
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "tests/system"))
-from conftest import KIT, LOGS, qemu_pids, wait_for, wait_ready  # noqa: E402
+from conftest import KIT, LOGS, qemu_pids, qemu_tunables, wait_for, wait_ready  # noqa: E402
 from migkit import ADDR_B, ADDR_SAN, GUEST_IP, Lab  # noqa: E402
 from qga import GuestAgent  # noqa: E402
 from test_lvdisks import copy_into_lv  # noqa: E402
@@ -159,17 +159,10 @@ def domus_run(lab, dirty, local):
     pid = qemu_pids(a.inst)[0]
     argv = open(f"/proc/{pid}/cmdline", "rb").read().split(b"\0")[:-1]
     # QEMU by hand runs in the environment Domus gives its QEMU (glibc's
-    # malloc on huge pages); glibc cuts GLIBC_TUNABLES at its ':'s in
-    # /proc/PID/environ, so join the pieces back.
-    env = open(f"/proc/{pid}/environ", "rb").read().split(b"\0")
-    tun = [i for i, e in enumerate(env) if e.startswith(b"GLIBC_TUNABLES=")]
+    # malloc on huge pages).
+    tun = qemu_tunables(pid)
     if tun:
-        parts = [env[tun[0]]]
-        for e in env[tun[0] + 1:]:
-            if not e.startswith(b"glibc."):
-                break
-            parts.append(e)
-        argv = [b"env", b":".join(parts)] + argv
+        argv = [b"env", tun[0].encode()] + argv
     stream = guest_up(lab, agent_sock(a.inst), dirty)
     t_call = time.time()
     rep = api(a.inst, "migrate", {"domain": "web", "host": ADDR_B, "live": True})

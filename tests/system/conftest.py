@@ -166,6 +166,23 @@ def qemu_pids(instance):
     return pids
 
 
+def qemu_tunables(pid):
+    """The GLIBC_TUNABLES entries of process PID's environment. glibc cuts
+    the original string in place at each ':' (/proc/PID/environ shows the
+    pieces), so join them back."""
+    env = pathlib.Path(f"/proc/{pid}/environ").read_bytes().decode().split("\0")
+    found = []
+    for i, e in enumerate(env):
+        if e.startswith("GLIBC_TUNABLES="):
+            parts = [e]
+            for more in env[i + 1:]:
+                if not more.startswith("glibc."):
+                    break
+                parts.append(more)
+            found.append(":".join(parts))
+    return found
+
+
 # ---- network namespaces -------------------------------------------------------
 
 class Netns:

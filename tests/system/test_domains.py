@@ -5,7 +5,6 @@ Each test has its own instance root and daemon; guests are small (128 MiB,
 """
 import json
 import os
-import pathlib
 import re
 import signal
 import subprocess
@@ -14,7 +13,7 @@ import time
 import pytest
 
 from conftest import (DOMUS, KIT, agent, console_count, console_log, domains, overlay,
-                      pv_cfg, qemu_pids, wait_for, wait_ready, write_cfg)
+                      pv_cfg, qemu_pids, qemu_tunables, wait_for, wait_ready, write_cfg)
 
 
 def console_roundtrip(instance, name, command, expect, timeout=60):
@@ -182,40 +181,23 @@ def test_create_paused_and_console_log(instance):
     instance.run("destroy", "frozen")
 
 
-def qemu_tunables(instance):
-    """QEMU's GLIBC_TUNABLES. glibc cuts the original string in place at
-    each ':' (/proc/PID/environ shows the pieces), so join them back."""
-    (pid,) = qemu_pids(instance)
-    env = pathlib.Path(f"/proc/{pid}/environ").read_bytes().decode().split("\0")
-    found = []
-    for i, e in enumerate(env):
-        if e.startswith("GLIBC_TUNABLES="):
-            parts = [e]
-            for more in env[i + 1:]:
-                if not more.startswith("glibc."):
-                    break
-                parts.append(more)
-            found.append(":".join(parts))
-    return found
-
-
 def test_qemu_mallocs_on_huge_pages(instance):
     """QEMU runs with glibc.malloc.hugetlb=1 added to GLIBC_TUNABLES (its
     start-up faults in big buffers); a value the host set is kept."""
     instance.env["GLIBC_TUNABLES"] = "glibc.malloc.trim_threshold=4194304"
     instance.run("create", "-p", pv_cfg(instance, "big"))
-    assert qemu_tunables(instance) == [
+    assert qemu_tunables(*qemu_pids(instance)) == [
         "GLIBC_TUNABLES=glibc.malloc.trim_threshold=4194304:glibc.malloc.hugetlb=1"]
     instance.run("destroy", "big")
     instance.run("daemon", "stop")
     instance.env["GLIBC_TUNABLES"] = "glibc.malloc.hugetlb=0"
     instance.run("create", "-p", pv_cfg(instance, "small"))
-    assert qemu_tunables(instance) == ["GLIBC_TUNABLES=glibc.malloc.hugetlb=0"]
+    assert qemu_tunables(*qemu_pids(instance)) == ["GLIBC_TUNABLES=glibc.malloc.hugetlb=0"]
     instance.run("destroy", "small")
     instance.run("daemon", "stop")
     del instance.env["GLIBC_TUNABLES"]
     instance.run("create", "-p", pv_cfg(instance, "plain"))
-    assert qemu_tunables(instance) == ["GLIBC_TUNABLES=glibc.malloc.hugetlb=1"]
+    assert qemu_tunables(*qemu_pids(instance)) == ["GLIBC_TUNABLES=glibc.malloc.hugetlb=1"]
     instance.run("destroy", "plain")
 
 

@@ -7,46 +7,24 @@
  * network namespace of its own (when it may create one), so network-create
  * and friends never touch the host's network.
  */
+#include "daemon-fixture.h"
 #include "common/jsonrpc.h"
 #include "daemon/daemon.h"
 
 #include <errno.h>
-#include <sched.h>
-#include <signal.h>
 #include <stdint.h>
-#include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-static int setup_once(void)
-{
-	static int done;
-	char root[] = "/tmp/domus-fuzz-api-XXXXXX";
-	char errbuf[512];
-
-	if (done)
-		return 0;
-	done = 1;
-	unshare(CLONE_NEWNET);
-	signal(SIGTERM, SIG_IGN);
-	signal(SIGPIPE, SIG_IGN);
-	if (!mkdtemp(root) || daemon_setup(root, errbuf, sizeof(errbuf)) < 0)
-		abort();
-	free(daemon_state.conf.qemu_binary);
-	daemon_state.conf.qemu_binary = strdup("/nonexistent/qemu-system-x86_64");
-	return 0;
-}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	int sv[2];
 	struct line_reader lr;
 
-	setup_once();
+	fuzz_daemon_setup("api");
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
 		return 0;
 	/* Feed the bytes as a client would, then read them back as requests. */

@@ -9,41 +9,20 @@
  * binary that does not exist, so a request that gets as far as starting
  * the incoming domain fails at the spawn, as a missing QEMU would.
  */
-#include "daemon/daemon.h"
+#include "daemon-fixture.h"
 #include "daemon/migrate.h"
 
-#include <sched.h>
-#include <signal.h>
 #include <stdint.h>
-#include <stdlib.h>
-#include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static void setup_once(void)
-{
-	static int done;
-	char root[] = "/tmp/domus-fuzz-relocation-XXXXXX";
-	char errbuf[512];
-
-	if (done)
-		return;
-	done = 1;
-	unshare(CLONE_NEWNET);
-	signal(SIGPIPE, SIG_IGN);
-	if (!mkdtemp(root) || daemon_setup(root, errbuf, sizeof(errbuf)) < 0)
-		abort();
-	free(daemon_state.conf.qemu_binary);
-	daemon_state.conf.qemu_binary = strdup("/nonexistent/qemu-system-x86_64");
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	int sv[2];
 
-	setup_once();
+	fuzz_daemon_setup("relocation");
 	if (size > 65536)
 		size = 65536;
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)

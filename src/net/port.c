@@ -163,7 +163,7 @@ int net_port_attach(const struct net_port *p, const struct net_bridge_spec *b,
 }
 
 /* Names (and domids) of OWNER's OVS interfaces, one "NAME DOMID DEVID" per
- * line in *RET. */
+ * line in *RET; -ENOENT without an Open vSwitch database to ask. */
 static int ovs_find(const char *owner, char **ret)
 {
 	_cleanup_free_ char *cond = strprintf("external_ids:domus-owner=%s", owner);
@@ -174,6 +174,8 @@ static int ovs_find(const char *owner, char **ret)
 
 	if (!cond)
 		return -ENOMEM;
+	if (!net_ovs_running())
+		return -ENOENT;
 	r = net_run(argv, NULL, ret, NULL);
 	return r == 0 ? 0 : r < 0 ? r : -EIO;
 }
@@ -214,22 +216,17 @@ static int ovs_release(const char *owner, int domid, int devid, const int *alive
 
 int net_port_release(const char *owner, int domid, int devid)
 {
-	if (net_ovs_running()) {
-		ovs_release(owner, domid, devid, NULL, 0);
-		net_flows_release(owner, domid, devid, NULL, 0);
-	}
+	ovs_release(owner, domid, devid, NULL, 0);
+	net_flows_release(owner, domid, devid, NULL, 0);
 	net_nft_release(owner, domid, devid, NULL, 0);
 	return 0;
 }
 
 int net_reconcile(const char *owner, const int *alive, size_t n_alive)
 {
-	int n = 0;
+	int n = ovs_release(owner, -1, -1, alive ? alive : (const int[]){ 0 }, n_alive);
 
-	if (net_ovs_running()) {
-		n += ovs_release(owner, -1, -1, alive ? alive : (const int[]){ 0 }, n_alive);
-		n += net_flows_release(owner, -1, -1, alive ? alive : (const int[]){ 0 }, n_alive);
-	}
+	n += net_flows_release(owner, -1, -1, alive ? alive : (const int[]){ 0 }, n_alive);
 	n += net_nft_release(owner, -1, -1, alive ? alive : (const int[]){ 0 }, n_alive);
 	return n;
 }

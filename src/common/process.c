@@ -1,10 +1,14 @@
 /* process.c - see process.h. */
 #include "common/process.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 extern char **environ;
@@ -62,4 +66,38 @@ pid_t spawn_program(char *const argv[], const struct spawn_opts *o)
 	posix_spawnattr_destroy(&attr);
 	posix_spawn_file_actions_destroy(&fa);
 	return r ? -r : pid;
+}
+
+int process_set_nice(pid_t pid, int nice)
+{
+	char path[64];
+	struct dirent *de;
+	DIR *dir;
+	FILE *f;
+	int r = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	dir = opendir(path);
+	if (!dir)
+		return errno == ENOENT ? -ESRCH : -errno;
+	while ((de = readdir(dir))) {
+		int tid = atoi(de->d_name);
+
+		/* A thread that ended meanwhile is no error. */
+		if (tid > 0 && setpriority(PRIO_PROCESS, (id_t)tid, nice) < 0 && errno != ESRCH && !r)
+			r = -errno;
+	}
+	closedir(dir);
+	if (r < 0 || getsid(pid) != pid)
+		return r;
+	/* Absent without CONFIG_SCHED_AUTOGROUP; harmless when it is off. */
+	snprintf(path, sizeof(path), "/proc/%d/autogroup", (int)pid);
+	f = fopen(path, "we");
+	if (!f)
+		return errno == ENOENT ? 0 : -errno;
+	if (fprintf(f, "%d", nice) < 0)
+		r = -EIO;
+	if (fclose(f) < 0 && !r)
+		r = -errno;
+	return r;
 }

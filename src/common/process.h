@@ -28,4 +28,11 @@ struct spawn_opts {
  * it. */
 pid_t spawn_program(char *const argv[], const struct spawn_opts *o);
 
+/* Give process PID the scheduling priority NICE (-20..19): each of its
+ * threads (threads it makes later inherit it from theirs) and, where the
+ * kernel groups the CPU time of a session (sched_autogroup) and PID leads
+ * its own session, that group, since the group's weight is then what counts
+ * against other sessions. 0 or -errno (-ESRCH: no such process). */
+int process_set_nice(pid_t pid, int nice);
+
 #endif

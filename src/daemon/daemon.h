@@ -36,6 +36,9 @@ struct daemon_conf {
 	bool migration_relayed;     /* `migration_stream = "relayed"`: the memory
 				     * through the daemons, not QEMU to QEMU */
 	bool migration_write_blocking; /* `migration_disk_copy = "write-blocking"` */
+	unsigned migration_incoming_priority; /* nice levels (0-20) above the
+					       * normal an incoming domain's
+					       * QEMU starts at */
 };
 
 struct daemon {

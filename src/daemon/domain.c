@@ -1227,6 +1227,14 @@ int domain_wait_vifs(struct domain *d, char *errbuf, size_t errsize)
 	return r;
 }
 
+static void set_nice(struct domain *d, int nice)
+{
+	int r = process_set_nice(d->pid, nice);
+
+	if (r < 0 && r != -ESRCH)
+		log_warn("%s: cannot set its device model's priority: %s", d->name, strerror(-r));
+}
+
 static int launch(struct domain *d, const struct domain_create_args *a, char *errbuf,
 		  size_t errsize)
 {
@@ -1286,6 +1294,8 @@ static int launch(struct domain *d, const struct domain_create_args *a, char *er
 	}
 	d->pid = pid;
 	d->pid_start = proc_start_time(pid);
+	if (a->nice)
+		set_nice(d, a->nice);
 	/* The taps go on their bridges (antispoofing rules: an nft run each)
 	 * while QEMU still builds the machine: it creates them first. A
 	 * migration's target does it in the background once its QEMU is up,
@@ -1296,6 +1306,8 @@ static int launch(struct domain *d, const struct domain_create_args *a, char *er
 		r = attach_vifs(d, &plan, errbuf, errsize);
 	if (r == 0)
 		r = connect_new_qemu(d, errbuf, errsize);
+	if (a->nice)
+		set_nice(d, 0);
 	if (r == 0 && a->incoming_later) {
 		r = vif_attach_start(d, &plan);
 		if (r < 0)

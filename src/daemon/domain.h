@@ -94,6 +94,9 @@ struct domain_create_args {
 	 * starts holding the server credentials in this directory as object
 	 * INCOMING_TLS_ID, set as its migration's tls-creds. */
 	const char *incoming_tls_dir, *incoming_tls_id;
+	/* The scheduling priority (process_set_nice()) QEMU starts at, until
+	 * it answers QMP; then, and with 0, the normal one. */
+	int nice;
 };
 
 /* For a domain created with INCOMING_LATER: its vifs go on their bridges

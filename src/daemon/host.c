@@ -13,6 +13,9 @@
 /* Default of migration_stream_buffer_kib (the kernel doubles it): small
  * enough to cross in a few ms, large enough for a LAN's full rate. */
 #define MIGRATION_STREAM_BUFFER_KIB 256
+/* Default of migration_incoming_priority: nice -10, ~9 times the CPU
+ * share of a guest's QEMU at nice 0. */
+#define MIGRATION_INCOMING_PRIORITY 10
 
 static uint64_t meminfo_mb(const char *key)
 {
@@ -135,6 +138,13 @@ static int conf_relocation(const struct xlcfg *cfg, struct daemon *d, char *errb
 		return -EINVAL;
 	}
 	d->conf.migration_stream_buffer_kib = v ? (unsigned)v->num : MIGRATION_STREAM_BUFFER_KIB;
+	v = cfg ? xlcfg_get(cfg, "migration_incoming_priority") : NULL;
+	if (v && (v->type != XLCFG_NUMBER || v->num > 20)) {
+		snprintf(errbuf, errsize, "%s: migration_incoming_priority must be a number from 0 "
+			 "to 20 (nice levels above the normal)", d->paths.conf_file);
+		return -EINVAL;
+	}
+	d->conf.migration_incoming_priority = v ? (unsigned)v->num : MIGRATION_INCOMING_PRIORITY;
 	v = cfg ? xlcfg_get(cfg, "migration_stream") : NULL;
 	if (v && (v->type != XLCFG_STRING || (!streq(v->str, "direct") && !streq(v->str, "relayed")))) {
 		snprintf(errbuf, errsize, "%s: migration_stream must be \"direct\" or \"relayed\"",

@@ -1316,6 +1316,9 @@ static int receive_domain(struct tlschan *t, const char *peer, bool tls, json_t 
 	a.cfg = cfg;
 	a.incoming_tls_dir = tls_dir;
 	a.incoming_tls_id = QEMU_TLS_ID;
+	/* QEMU's start-up (~75 ms of CPU) is on the migration's critical path:
+	 * this host's running guests should not delay it. */
+	a.nice = -(int)daemon_state.conf.migration_incoming_priority;
 	r = domain_create(&a, &rc->d, &warnings, errbuf, errsize);
 	json_decref(warnings);
 	if (r == 0)

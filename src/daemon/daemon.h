@@ -39,6 +39,8 @@ struct daemon_conf {
 	unsigned migration_incoming_priority; /* nice levels (0-20) above the
 					       * normal an incoming domain's
 					       * QEMU starts at */
+	bool qemu_heap_hugetlb;     /* `qemu_heap_hugetlb = "auto"`: QEMU's heap
+				     * on the host's hugetlb pool when it has room */
 };
 
 struct daemon {
@@ -71,6 +73,10 @@ void api_networks_restore(void);
 /* Host facts for `list` and `info`. */
 uint64_t host_mem_total_mb(void);
 uint64_t host_mem_free_mb(void);
+/* The free memory of the host's hugetlb pool (vm.nr_hugepages), when its
+ * default huge page size is 2 MiB (the size glibc's malloc would take);
+ * 0 otherwise. */
+uint64_t host_hugetlb_free_mb(void);
 unsigned host_cpus(void);
 double host_cpu_seconds(void);
 bool host_has_hw_virt(void);

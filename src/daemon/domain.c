@@ -712,14 +712,29 @@ pid_t spawn_detached(char **argv, char **envp, const char *run_dir, const char *
 
 #define MALLOC_HUGETLB "glibc.malloc.hugetlb"
 
-/* QEMU's environment: the daemon's, plus glibc.malloc.hugetlb=1 in
- * GLIBC_TUNABLES unless that tunable is already set there. glibc then
- * asks for transparent huge pages on QEMU's big allocations (where THP is
- * "madvise" or "always"): QEMU's start-up spends ~40% of its time faulting
- * in such buffers 4 KiB at a time (the -kernel image is read into one),
- * which this cuts from ~155 to ~95 ms here, for ~2% more memory. */
+/* What one QEMU's heap takes from a hugetlb pool: ~44 MiB at start-up
+ * (measured, whatever the guest's memory size), with some room. */
+#define QEMU_HEAP_HUGETLB_MB 48
+
+/* QEMU's environment: the daemon's, plus glibc.malloc.hugetlb in
+ * GLIBC_TUNABLES unless that tunable is already set there. QEMU's start-up
+ * spends ~40% of its time faulting in its heap and big buffers (the -kernel
+ * image is read into one), 4 KiB at a time without huge pages.
+ *  - 1: glibc asks for transparent huge pages on them (where THP is
+ *    "madvise" or "always"): ~155 -> ~80 ms here, for ~2% more memory.
+ *    But each is fresh memory, zeroed at first touch; where the host is
+ *    itself a VM that returns freed memory to its hypervisor (virtio-balloon
+ *    free page reporting), first touches are slow and a QEMU started a few
+ *    seconds after the last one ended takes ~145 ms.
+ *  - 2, with qemu_heap_hugetlb = "auto" when the host's hugetlb pool has
+ *    room: glibc maps them from that pool, whose pages stay with the host's
+ *    kernel once freed: ~75 ms either way, and on the critical path of a
+ *    migration the target's QEMU also loads the last pass sooner. */
 static char **qemu_environ(void)
 {
+	const char *malloc_hugetlb = daemon_state.conf.qemu_heap_hugetlb &&
+				     host_hugetlb_free_mb() >= QEMU_HEAP_HUGETLB_MB
+				     ? MALLOC_HUGETLB "=2" : MALLOC_HUGETLB "=1";
 	size_t n = 0, o = 0;
 	char **env;
 	bool seen = false;
@@ -735,8 +750,8 @@ static char **qemu_environ(void)
 		if (startswith(v, "GLIBC_TUNABLES=")) {
 			seen = true;
 			env[o] = strstr(v, MALLOC_HUGETLB "=") ? strdup(v)
-				 : strprintf("%s%s" MALLOC_HUGETLB "=1", v,
-					     v[strlen("GLIBC_TUNABLES=")] ? ":" : "");
+				 : strprintf("%s%s%s", v, v[strlen("GLIBC_TUNABLES=")] ? ":" : "",
+					     malloc_hugetlb);
 		} else {
 			env[o] = strdup(v);
 		}
@@ -745,7 +760,7 @@ static char **qemu_environ(void)
 			return NULL;
 		}
 	}
-	if (!seen && !(env[o] = strdup("GLIBC_TUNABLES=" MALLOC_HUGETLB "=1"))) {
+	if (!seen && !(env[o] = strprintf("GLIBC_TUNABLES=%s", malloc_hugetlb))) {
 		strv_free(env);
 		return NULL;
 	}

@@ -34,6 +34,23 @@ static uint64_t meminfo_mb(const char *key)
 uint64_t host_mem_total_mb(void) { return meminfo_mb("MemTotal"); }
 uint64_t host_mem_free_mb(void) { return meminfo_mb("MemAvailable"); }
 
+uint64_t host_hugetlb_free_mb(void)
+{
+	_cleanup_fclose_ FILE *f = fopen("/proc/meminfo", "re");
+	unsigned long long pages = 0, kib = 0, v;
+	char line[256];
+
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "HugePages_Free: %llu", &v) == 1)
+			pages = v;
+		else if (sscanf(line, "Hugepagesize: %llu kB", &v) == 1)
+			kib = v;
+	}
+	return kib == 2048 ? pages * 2 : 0;
+}
+
 unsigned host_cpus(void)
 {
 	long n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -165,7 +182,7 @@ static int conf_relocation(const struct xlcfg *cfg, struct daemon *d, char *errb
 
 int daemon_conf_load(struct daemon *d, char *errbuf, size_t errsize)
 {
-	_cleanup_free_ char *text = NULL;
+	_cleanup_free_ char *text = NULL, *heap = NULL;
 	struct xlcfg *cfg = NULL;
 	struct xlcfg_error err = { 0 };
 	size_t len = 0;
@@ -194,6 +211,14 @@ int daemon_conf_load(struct daemon *d, char *errbuf, size_t errsize)
 				errsize);
 	if (r == 0)
 		r = conf_relocation(cfg, d, errbuf, errsize);
+	if (r == 0)
+		r = conf_string(cfg, "qemu_heap_hugetlb", "auto", &heap, errbuf, errsize);
+	if (r == 0 && !streq(heap, "auto") && !streq(heap, "off")) {
+		snprintf(errbuf, errsize, "%s: qemu_heap_hugetlb must be \"auto\" or \"off\"",
+			 d->paths.conf_file);
+		r = -EINVAL;
+	}
+	d->conf.qemu_heap_hugetlb = r == 0 && streq(heap, "auto");
 	xlcfg_free(cfg);
 	if (r < 0)
 		return r;

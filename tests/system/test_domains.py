@@ -5,6 +5,7 @@ Each test has its own instance root and daemon; guests are small (128 MiB,
 """
 import json
 import os
+import pathlib
 import re
 import signal
 import subprocess
@@ -196,9 +197,63 @@ def test_qemu_mallocs_on_huge_pages(instance):
     instance.run("destroy", "small")
     instance.run("daemon", "stop")
     del instance.env["GLIBC_TUNABLES"]
+    pool = hugetlb_free() >= 24  # a host with a hugetlb pool: see the next test
     instance.run("create", "-p", pv_cfg(instance, "plain"))
-    assert qemu_tunables(*qemu_pids(instance)) == ["GLIBC_TUNABLES=glibc.malloc.hugetlb=1"]
+    assert qemu_tunables(*qemu_pids(instance)) == [
+        f"GLIBC_TUNABLES=glibc.malloc.hugetlb={2 if pool else 1}"]
     instance.run("destroy", "plain")
+
+
+@pytest.fixture
+def hugetlb_pool():
+    """The host's pool of 2 MiB huge pages (vm.nr_hugepages), set back as
+    it was after the test."""
+    knob = pathlib.Path("/proc/sys/vm/nr_hugepages")
+    before = int(knob.read_text())
+    yield knob
+    knob.write_text(f"{before}\n")
+
+
+def hugetlb_free():
+    for line in pathlib.Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("HugePages_Free:"):
+            return int(line.split()[1])
+    raise AssertionError("no HugePages_Free in /proc/meminfo")
+
+
+def test_qemu_heap_on_the_hugetlb_pool(instance, hugetlb_pool):
+    """With room in the host's hugetlb pool, QEMU's heap comes from it
+    (glibc.malloc.hugetlb=2); with too little room, or with
+    qemu_heap_hugetlb = "off", from transparent huge pages as before."""
+    before = int(hugetlb_pool.read_text())
+    hugetlb_pool.write_text(f"{before + 40}\n")
+    free = hugetlb_free()
+    assert free >= 40, "the kernel gave fewer huge pages than asked"
+    instance.run("create", "-p", pv_cfg(instance, "pooled"))
+    pid, = qemu_pids(instance)
+    assert qemu_tunables(pid) == ["GLIBC_TUNABLES=glibc.malloc.hugetlb=2"]
+    in_pool = sum(int(line.split()[1]) for line in
+                  pathlib.Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()
+                  if line.startswith(("Private_Hugetlb:", "Shared_Hugetlb:")))
+    taken = free - hugetlb_free()
+    assert taken >= 8, f"QEMU took {taken} pool pages"
+    assert in_pool >= taken * 2048, f"QEMU maps {in_pool} KiB of pool pages, {taken} were taken"
+    instance.run("destroy", "pooled")
+    wait_for(lambda: hugetlb_free() == free, 10, "QEMU's pool pages to come back")
+    # A pool without room for one more heap: transparent huge pages.
+    hugetlb_pool.write_text(f"{before + 10}\n")
+    instance.run("create", "-p", pv_cfg(instance, "short"))
+    assert qemu_tunables(*qemu_pids(instance)) == ["GLIBC_TUNABLES=glibc.malloc.hugetlb=1"]
+    instance.run("destroy", "short")
+    # Turned off.
+    hugetlb_pool.write_text(f"{before + 40}\n")
+    instance.run("daemon", "stop")
+    conf = instance.root / "etc/domus/domus.conf"
+    conf.parent.mkdir(parents=True, exist_ok=True)
+    conf.write_text('qemu_heap_hugetlb = "off"\n')
+    instance.run("create", "-p", pv_cfg(instance, "unpooled"))
+    assert qemu_tunables(*qemu_pids(instance)) == ["GLIBC_TUNABLES=glibc.malloc.hugetlb=1"]
+    instance.run("destroy", "unpooled")
 
 
 def test_daemon_restart_keeps_guests(instance):

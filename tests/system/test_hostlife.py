@@ -79,6 +79,7 @@ def test_unrestorable_save_file_is_kept(instance):
     ('migration_stream_buffer_kib = 2000000\n', 'migration_stream_buffer_kib must be a number of KiB'),
     ('migration_stream_buffer_kib = "256"\n', 'migration_stream_buffer_kib must be a number of KiB'),
     ('migration_incoming_priority = 21\n', 'migration_incoming_priority must be a number from 0 to 20'),
+    ('qemu_heap_hugetlb = "on"\n', 'qemu_heap_hugetlb must be "auto" or "off"'),
 ])
 def test_bad_host_stop_settings_are_refused(instance, text, message):
     conf = instance.root / "etc/domus/domus.conf"

@@ -387,8 +387,24 @@ def main():
     logdir = LOGS / "bench-migrate"
     shutil.rmtree(logdir, ignore_errors=True)
     logdir.mkdir(parents=True)
+    # BENCH_HUGEPAGES: 2 MiB pages added to the host's hugetlb pool for the
+    # run (QEMU's heaps, domus.conf qemu_heap_hugetlb; QEMU by hand gets the
+    # same GLIBC_TUNABLES), set back after it.
+    pool = pathlib.Path("/proc/sys/vm/nr_hugepages")
+    pool_before = int(pool.read_text())
+    pool_added = int(os.environ.get("BENCH_HUGEPAGES", "0"))
+    if pool_added:
+        pool.write_text(f"{pool_before + pool_added}\n")
+    print(f"hugetlb pool: {pool_before} + {pool_added} pages of 2 MiB", flush=True)
     lab = Lab(logdir)
     table = {}
+    # BENCH_TARGET_LOAD: busy loops on B, each in a session of its own as a
+    # guest's QEMU is, standing for B's other guests.
+    load = [subprocess.Popen(lab.b.prefix + ["sh", "-c", "while :; do :; done"],
+                             start_new_session=True)
+            for _ in range(int(os.environ.get("BENCH_TARGET_LOAD", "0")))]
+    if load:
+        print(f"target load: {len(load)} busy loop(s) on B", flush=True)
     try:
         stream = os.environ.get("BENCH_DOMUS_STREAM")  # domus.conf migration_stream on A
         extra = os.environ.get("BENCH_DOMUS_CONF", "")  # more domus.conf lines, A and B
@@ -428,7 +444,12 @@ def main():
                         print(f"{case} {peer} run {n + 1} FAILED: {e}", flush=True)
             table[case] = (dom, hand, failed)
     finally:
+        for p in load:
+            p.kill()
+            p.wait()
         lab.close()
+        if pool_added:
+            pool.write_text(f"{pool_before}\n")
     report(table, runs)
 
 

@@ -23,6 +23,9 @@
 # orchestration before + after the copy < 300 ms. Run as root.
 # BENCH_CASES picks cases (default "shared/idle shared/dirty local/idle
 # local/dirty"); BENCH_PEERS the peers (default "qemu qemu-tls");
+# BENCH_HUGEPAGES adds that many 2 MiB pages to the host's hugetlb pool for
+# the run (QEMU's heaps on the pool: domus.conf qemu_heap_hugetlb);
+# BENCH_TARGET_LOAD runs that many busy loops on B (its other guests);
 # BENCH_DOMUS_CONF lines added to both hosts' domus.conf (e.g.
 # "migration_stream_buffer_kib = 0"); BENCH_DOMUS_STREAM A's migration_stream.
 #

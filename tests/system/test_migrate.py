@@ -66,6 +66,17 @@ def hosts(request):
     subprocess.run(["rm", "-rf", str(base)])
 
 
+def nice_values(pid):
+    """The nice values of PID's threads and of its session's autogroup."""
+    found = set()
+    for stat in pathlib.Path(f"/proc/{pid}/task").glob("*/stat"):
+        found.add(int(stat.read_text().rsplit(")", 1)[1].split()[16]))
+    autogroup = pathlib.Path(f"/proc/{pid}/autogroup")
+    if autogroup.exists():
+        found.add(int(autogroup.read_text().split()[-1]))
+    return found
+
+
 def guest_on(host, name, **kw):
     host.inst.run("create", pv_cfg(host.inst, name, **kw))
     wait_ready(host.inst, name)
@@ -97,6 +108,9 @@ def test_live_migration_shared_storage(hosts, stream):
     assert qemu_pids(a.inst) == []
     dom = domains(b.inst)["mover"]
     assert dom["state"] == "running"
+    # Its QEMU started at a raised priority (migration_incoming_priority)
+    # and runs the guest at the normal one.
+    assert nice_values(*qemu_pids(b.inst)) == {0}
     with agent(b.inst, "mover") as ga:
         rc, out, _ = ga.exec("sha256sum /tmp/p; cat /tmp/c")
         assert rc == 0 and out.split()[0] == sha

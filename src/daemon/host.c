@@ -17,7 +17,9 @@
  * share of a guest's QEMU at nice 0. */
 #define MIGRATION_INCOMING_PRIORITY 10
 
-static uint64_t meminfo_mb(const char *key)
+/* The number after KEY in /proc/meminfo (KiB for sizes, a count for
+ * HugePages_*), or 0. */
+static uint64_t meminfo(const char *key)
 {
 	_cleanup_fclose_ FILE *f = fopen("/proc/meminfo", "re");
 	char line[256];
@@ -27,28 +29,16 @@ static uint64_t meminfo_mb(const char *key)
 		return 0;
 	while (fgets(line, sizeof(line), f))
 		if (strncmp(line, key, klen) == 0 && line[klen] == ':')
-			return strtoull(line + klen + 1, NULL, 10) / 1024;
+			return strtoull(line + klen + 1, NULL, 10);
 	return 0;
 }
 
-uint64_t host_mem_total_mb(void) { return meminfo_mb("MemTotal"); }
-uint64_t host_mem_free_mb(void) { return meminfo_mb("MemAvailable"); }
+uint64_t host_mem_total_mb(void) { return meminfo("MemTotal") / 1024; }
+uint64_t host_mem_free_mb(void) { return meminfo("MemAvailable") / 1024; }
 
 uint64_t host_hugetlb_free_mb(void)
 {
-	_cleanup_fclose_ FILE *f = fopen("/proc/meminfo", "re");
-	unsigned long long pages = 0, kib = 0, v;
-	char line[256];
-
-	if (!f)
-		return 0;
-	while (fgets(line, sizeof(line), f)) {
-		if (sscanf(line, "HugePages_Free: %llu", &v) == 1)
-			pages = v;
-		else if (sscanf(line, "Hugepagesize: %llu kB", &v) == 1)
-			kib = v;
-	}
-	return kib == 2048 ? pages * 2 : 0;
+	return meminfo("Hugepagesize") == 2048 ? meminfo("HugePages_Free") * 2 : 0;
 }
 
 unsigned host_cpus(void)
